@@ -1,0 +1,29 @@
+"""siamjax: SiamRPN++ (pysot-exact) in JAX/Flax."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="siamjax",
+    version="0.1.0",
+    description="SiamRPN++ visual object tracking in JAX/Flax, parity-tested against pysot",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["siamjax", "siamjax.*"]),
+    install_requires=[
+        "jax>=0.10",
+        "flax>=0.12",
+        "optax>=0.2.8",
+        "orbax-checkpoint>=0.12",
+        "ml-collections>=1.0",
+        "numpy>=1.26",
+        "opencv-python-headless>=4.8",
+        "tensorflow-cpu>=2.20; sys_platform == 'linux'",
+        "tensorflow-datasets>=4.9.9",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["siamjax=siamjax.cli:main"]},
+)

@@ -1,0 +1,7 @@
+"""``python -m siamjax`` runs the console command."""
+
+import sys
+
+from siamjax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,91 @@
+"""Defaults shared by ``configs/*.py``: pysot's global defaults (SPEC §0, §4, §8.4).
+
+Config files start from ``base_config()`` and set the fields of their model visibly.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """pysot's global default config, as a ConfigDict (model fields left to the caller)."""
+    config = ml_collections.ConfigDict()
+    config.name = "siamrpn"
+    config.seed = 123456
+
+    config.model = ml_collections.ConfigDict()
+    config.model.anchor_num = 5
+    # Modules imported before the model is built, e.g. one registering a correlation.
+    config.model.imports = ()
+    config.model.backbone = ml_collections.ConfigDict({"name": "resnet50"})
+    config.model.neck = ml_collections.ConfigDict({"name": "none"})
+    config.model.rpn = ml_collections.ConfigDict({"name": "multi_rpn"})
+
+    config.anchor = ml_collections.ConfigDict()
+    config.anchor.stride = 8
+    config.anchor.ratios = (0.33, 0.5, 1.0, 2.0, 3.0)
+    config.anchor.scales = (8.0,)
+
+    config.track = ml_collections.ConfigDict()
+    config.track.type = "siamrpn"
+    config.track.penalty_k = 0.04
+    config.track.window_influence = 0.44
+    config.track.lr = 0.4
+    config.track.exemplar_size = 127
+    config.track.instance_size = 255
+    config.track.base_size = 8
+    config.track.context_amount = 0.5
+    config.track.lost_instance_size = 831
+    config.track.confidence_low = 0.85
+    config.track.confidence_high = 0.998
+    return config
+
+
+def r50_l234_model(config, neck_channels=(256, 256, 256), weighted=True) -> None:
+    """Sets pysot's ``siamrpn_r50_l234_dwxcorr`` model fields on ``config``."""
+    config.model.backbone = ml_collections.ConfigDict(
+        {"name": "resnet50", "used_layers": (2, 3, 4)}
+    )
+    config.model.neck = ml_collections.ConfigDict(
+        {"name": "adjust_all", "out_channels": tuple(neck_channels), "center_size": 7}
+    )
+    config.model.rpn = ml_collections.ConfigDict(
+        {
+            "name": "multi_rpn",
+            "anchor_num": 5,
+            "in_channels": tuple(neck_channels),
+            "weighted": weighted,
+            "correlation": "depthwise",
+        }
+    )
+
+
+def alex_model(config, legacy=True) -> None:
+    """Sets pysot's ``siamrpn_alex_dwxcorr`` model fields (no neck, one DepthwiseRPN)."""
+    config.model.backbone = ml_collections.ConfigDict(
+        {"name": "alexnetlegacy" if legacy else "alexnet", "width_mult": 1.0}
+    )
+    config.model.neck = ml_collections.ConfigDict({"name": "none"})
+    config.model.rpn = ml_collections.ConfigDict(
+        {"name": "depthwise_rpn", "anchor_num": 5, "out_channels": 256, "correlation": "depthwise"}
+    )
+
+
+def mobilev2_model(config) -> None:
+    """Sets pysot's ``siamrpn_mobilev2_l234_dwxcorr`` model fields (width 1.4, layers 3/5/7)."""
+    config.model.backbone = ml_collections.ConfigDict(
+        {"name": "mobilenetv2", "width_mult": 1.4, "used_layers": (3, 5, 7)}
+    )
+    config.model.neck = ml_collections.ConfigDict(
+        {"name": "adjust_all", "out_channels": (256, 256, 256), "center_size": 7}
+    )
+    config.model.rpn = ml_collections.ConfigDict(
+        {
+            "name": "multi_rpn",
+            "anchor_num": 5,
+            "in_channels": (256, 256, 256),
+            "weighted": False,
+            "correlation": "depthwise",
+        }
+    )

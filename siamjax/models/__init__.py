@@ -1,0 +1,48 @@
+"""Model zoo: ``build_model(config.model)`` is the only place model config is read."""
+
+from __future__ import annotations
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+
+from siamjax import registry
+from siamjax.models import backbones, correlation, heads, neck  # noqa: F401  (registration)
+from siamjax.models.siamrpn import SiamRPN, make_search_fn, make_template_fn
+
+__all__ = ["SiamRPN", "build_model", "init_variables", "make_search_fn", "make_template_fn"]
+
+
+def build_model(model_config) -> SiamRPN:
+    """Builds a ``SiamRPN`` from ``config.model`` (a ConfigDict or plain mapping).
+
+    Expected fields: ``backbone``, ``neck`` (name ``'none'`` for no neck) and ``rpn``,
+    each a ``name`` plus the constructor arguments of that registered variant;
+    ``anchor_num``; optional ``imports`` (modules to import first, e.g. one registering
+    a correlation variant).
+    """
+    for module_name in model_config.get("imports", ()) or ():
+        importlib.import_module(module_name)
+    backbone = _build("backbone", model_config.backbone)
+    neck_module = None
+    if model_config.neck.name not in (None, "none"):
+        neck_module = _build("neck", model_config.neck)
+    rpn_head = _build("rpn", model_config.rpn)
+    return SiamRPN(backbone, neck_module, rpn_head, anchor_num=model_config.anchor_num)
+
+
+def init_variables(model: SiamRPN, rng: jax.Array, exemplar_size=127, instance_size=255):
+    """Random ``{'params', 'batch_stats'}`` for ``model`` (shapes from a 1-sample forward)."""
+    template = jnp.zeros((1, exemplar_size, exemplar_size, 3), jnp.float32)
+    search = jnp.zeros((1, instance_size, instance_size, 3), jnp.float32)
+    return jax.jit(model.init)(rng, template, search)
+
+
+def _build(kind: str, part_config):
+    arguments = {key: value for key, value in dict(part_config).items() if key != "name"}
+    constructor = registry.lookup(kind, part_config.name)
+    try:
+        return constructor(**arguments)
+    except TypeError as error:
+        raise TypeError(f"config.model.{kind} ({part_config.name!r}): {error}") from error

@@ -1,0 +1,167 @@
+"""RPN heads (SPEC §3): DepthwiseXCorr, DepthwiseRPN, MultiRPN and UPChannelRPN.
+
+Every head maps template features and search features (dicts of levels, see
+``neck.sorted_levels``) to raw outputs in pysot's *channel* order, NHWC:
+
+* ``cls``: (B, S, S, 2A), channel ``k·A + a`` (k = 0 background, 1 foreground).
+* ``loc``: (B, S, S, 4A), channel ``j·A + a`` (j = dx, dy, dw, dh).
+
+Keeping pysot's channel order in the last conv means converted weights are plain
+transposes; ``siamjax.models.layout`` reshapes the outputs to siamjax's
+(B, S, S, A, 2) / (B, S, S, A, 4) layout at the model boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from siamjax import registry
+from siamjax.models.correlation import get_correlation
+from siamjax.models.layers import ConvBN, batch_norm, conv
+from siamjax.models.neck import sorted_levels
+
+
+class XCorrHead(nn.Module):
+    """pysot's ``DepthwiseXCorr.head``: 1x1 conv -> BN -> ReLU -> 1x1 conv with bias."""
+
+    hidden: int
+    out_channels: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        x = conv(self.hidden, 1, name="0")(x)
+        x = nn.relu(batch_norm(train, "1")(x))
+        return conv(self.out_channels, 1, bias=True, name="3")(x)
+
+
+class DepthwiseXCorr(nn.Module):
+    """Unpadded 3x3 conv+BN+ReLU on each branch, correlation, then ``XCorrHead``.
+
+    Shapes (r50): template (B, 7, 7, C) -> 5x5; search (B, 31, 31, C) -> 29x29;
+    correlation -> 25x25; output (B, 25, 25, out_channels).
+    """
+
+    hidden: int
+    out_channels: int
+    kernel_size: int = 3
+    correlation: str = "depthwise"
+
+    @nn.compact
+    def __call__(self, template: jax.Array, search: jax.Array, train: bool = False):
+        branch = dict(features=self.hidden, kernel=self.kernel_size, activation="relu")
+        kernel = ConvBN(**branch, name="conv_kernel")(template, train)
+        search = ConvBN(**branch, name="conv_search")(search, train)
+        features = get_correlation(self.correlation)(search, kernel)
+        return XCorrHead(self.hidden, self.out_channels, name="head")(features, train)
+
+
+class DepthwiseRPN(nn.Module):
+    """One level: ``cls`` (2A channels) and ``loc`` (4A channels) DepthwiseXCorr branches."""
+
+    anchor_num: int = 5
+    hidden: int = 256
+    correlation: str = "depthwise"
+
+    @nn.compact
+    def __call__(self, template_features, search_features, train: bool = False):
+        template = _single_level(template_features)
+        search = _single_level(search_features)
+        cls = DepthwiseXCorr(self.hidden, 2 * self.anchor_num, correlation=self.correlation,
+                             name="cls")(template, search, train)  # fmt: skip
+        loc = DepthwiseXCorr(self.hidden, 4 * self.anchor_num, correlation=self.correlation,
+                             name="loc")(template, search, train)  # fmt: skip
+        return cls, loc
+
+
+def _single_level(features):
+    """The one array of a single-level feature dict (or the array itself)."""
+    if isinstance(features, dict):
+        if len(features) != 1:
+            raise ValueError(f"this head takes one feature level, got {sorted(features)}")
+        return next(iter(features.values()))
+    return features
+
+
+class MultiRPN(nn.Module):
+    """One DepthwiseRPN per level (``rpn2``, ``rpn3``, ...), fused across levels.
+
+    If ``weighted``, learnable ``cls_weight`` / ``loc_weight`` (ones at init) pass through
+    a softmax over levels at every forward and weight the raw logits / deltas; otherwise
+    the levels are averaged.
+    """
+
+    anchor_num: int = 5
+    in_channels: Sequence[int] = (256, 256, 256)
+    weighted: bool = False
+    correlation: str = "depthwise"
+
+    @nn.compact
+    def __call__(self, template_features, search_features, train: bool = False):
+        keys = sorted_levels(template_features)
+        if len(keys) != len(self.in_channels):
+            raise ValueError(
+                f"MultiRPN has {len(self.in_channels)} levels, features have {len(keys)}"
+            )
+        cls_levels, loc_levels = [], []
+        for position, key in enumerate(keys):
+            rpn = DepthwiseRPN(self.anchor_num, self.in_channels[position], self.correlation,
+                               name=f"rpn{position + 2}")  # fmt: skip
+            cls, loc = rpn(template_features[key], search_features[key], train)
+            cls_levels.append(cls)
+            loc_levels.append(loc)
+        cls_levels, loc_levels = jnp.stack(cls_levels), jnp.stack(loc_levels)
+        if self.weighted:
+            count = len(keys)
+            cls_weight = self.param("cls_weight", nn.initializers.ones, (count,))
+            loc_weight = self.param("loc_weight", nn.initializers.ones, (count,))
+            cls_weight = jax.nn.softmax(cls_weight)
+            loc_weight = jax.nn.softmax(loc_weight)
+            return (
+                jnp.tensordot(cls_weight, cls_levels, axes=1),
+                jnp.tensordot(loc_weight, loc_levels, axes=1),
+            )
+        return cls_levels.mean(axis=0), loc_levels.mean(axis=0)
+
+
+class UPChannelRPN(nn.Module):
+    """SiamRPN's up-channel head (SPEC §3.4): convs with bias, no BN, ``up_channel`` xcorr."""
+
+    anchor_num: int = 5
+    feature_in: int = 256
+    correlation: str = "up_channel"
+
+    @nn.compact
+    def __call__(self, template_features, search_features, train: bool = False):
+        del train  # no BatchNorm in this head
+        template = _single_level(template_features)
+        search = _single_level(search_features)
+        cls_out, loc_out = 2 * self.anchor_num, 4 * self.anchor_num
+        features = self.feature_in
+        cls_kernel = conv(features * cls_out, 3, bias=True, name="template_cls_conv")(template)
+        loc_kernel = conv(features * loc_out, 3, bias=True, name="template_loc_conv")(template)
+        cls_search = conv(features, 3, bias=True, name="search_cls_conv")(search)
+        loc_search = conv(features, 3, bias=True, name="search_loc_conv")(search)
+        correlate = get_correlation(self.correlation)
+        cls = correlate(cls_search, cls_kernel)
+        loc = conv(loc_out, 1, bias=True, name="loc_adjust")(correlate(loc_search, loc_kernel))
+        return cls, loc
+
+
+@registry.register("rpn", "multi_rpn")
+def multi_rpn(anchor_num=5, in_channels=(256, 256, 256), weighted=False, correlation="depthwise"):
+    return MultiRPN(anchor_num, tuple(in_channels), weighted, correlation)
+
+
+@registry.register("rpn", "depthwise_rpn")
+def depthwise_rpn(anchor_num=5, in_channels=256, out_channels=256, correlation="depthwise"):
+    del in_channels  # inferred from the features; kept for pysot's argument names
+    return DepthwiseRPN(anchor_num, out_channels, correlation)
+
+
+@registry.register("rpn", "up_channel_rpn")
+def up_channel_rpn(anchor_num=5, feature_in=256, correlation="up_channel"):
+    return UPChannelRPN(anchor_num, feature_in, correlation)

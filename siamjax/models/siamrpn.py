@@ -1,0 +1,99 @@
+"""The SiamRPN(++) model: shared backbone -> optional neck -> RPN head (SPEC §3.6).
+
+Entry points (``model.apply(variables, ..., method=...)``):
+
+* ``embed_template(template)``: (N, 127, 127, 3) -> template features (dict of levels),
+  computed once per target and cached by the tracker;
+* ``track(template_features, search)``: search (N, 255, 255, 3) -> outputs;
+* ``__call__(template, search)``: both, the training forward. The backbone runs once per
+  branch, so BatchNorm batch statistics are per branch, as in pysot.
+
+Images are BGR, float32, 0-255, unnormalised (pysot's contract). Outputs are
+``{'scores': (N, S, S, A, 2), 'deltas': (N, S, S, A, 4)}`` (see ``layout.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+
+from siamjax.models.layout import split_channels
+
+Features = dict[str, jax.Array]
+
+
+class SiamRPN(nn.Module):
+    """Siamese RPN tracker network.
+
+    Attributes:
+      backbone: maps images to ``{'stage{i}': features}``.
+      neck: adjust layers or None (AlexNet models have no neck).
+      rpn_head: maps (template features, search features) to raw (cls, loc).
+      anchor_num: A, anchors per location.
+    """
+
+    backbone: nn.Module
+    neck: nn.Module | None
+    rpn_head: nn.Module
+    anchor_num: int = 5
+
+    def embed_template(
+        self, template: jax.Array, train: bool = False, backbone_train: bool | None = None
+    ) -> Features:
+        """Template branch: (N, 127, 127, 3) -> dict of (N, 7, 7, C) features (r50)."""
+        return self._features(template, train, backbone_train)
+
+    def track(
+        self,
+        template_features: Features,
+        search: jax.Array,
+        train: bool = False,
+        backbone_train: bool | None = None,
+    ) -> dict[str, jax.Array]:
+        """Search branch + head: search (N, 255, 255, 3) -> scores / deltas."""
+        search_features = self._features(search, train, backbone_train)
+        cls, loc = self.rpn_head(template_features, search_features, train)
+        return {
+            "scores": split_channels(cls, self.anchor_num, 2),
+            "deltas": split_channels(loc, self.anchor_num, 4),
+        }
+
+    def __call__(
+        self,
+        template: jax.Array,
+        search: jax.Array,
+        train: bool = False,
+        backbone_train: bool | None = None,
+    ) -> dict[str, jax.Array]:
+        """Training forward: both branches and the head."""
+        template_features = self.embed_template(template, train, backbone_train)
+        return self.track(template_features, search, train, backbone_train)
+
+    def _features(self, images: jax.Array, train: bool, backbone_train: bool | None):
+        if backbone_train is None:
+            backbone_train = train
+        features = self.backbone(images, backbone_train)
+        if self.neck is not None:
+            features = self.neck(features, train)
+        return features
+
+
+def make_template_fn(model: SiamRPN) -> Callable[[Any, jax.Array], Features]:
+    """Pure ``template_fn(variables, template) -> template_features`` (eval-mode BN)."""
+
+    def template_fn(variables, template):
+        return model.apply(variables, template, method=SiamRPN.embed_template)
+
+    return template_fn
+
+
+def make_search_fn(model: SiamRPN) -> Callable[[Any, Features, jax.Array], dict]:
+    """Pure ``search_fn(variables, template_features, search) -> outputs`` (eval-mode BN)."""
+
+    def search_fn(variables, template_features, search):
+        return model.apply(variables, template_features, search, method=SiamRPN.track)
+
+    return search_fn

@@ -1,0 +1,32 @@
+"""Test setup: 8 host CPU devices (set before jax is imported) and shared fixtures."""
+
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
+RELEASED_CONFIGS = (
+    "siamrpn_r50_l234_dwxcorr",
+    "siamrpn_r50_l234_dwxcorr_otb",
+    "siamrpn_r50_l234_dwxcorr_lt",
+    "siamrpn_alex_dwxcorr",
+    "siamrpn_alex_dwxcorr_otb",
+    "siamrpn_mobilev2_l234_dwxcorr",
+)
+
+
+def config_path(name: str) -> str:
+    return os.path.join(CONFIG_DIR, f"{name}.py")
+
+
+@pytest.fixture(scope="session")
+def cpu_devices():
+    return jax.devices("cpu")
