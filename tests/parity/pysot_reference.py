@@ -16,7 +16,11 @@ import pytest
 
 PYSOT_DIR = os.environ.get("SIAMJAX_PYSOT_DIR")
 # yaml keys of the LT config that pysot's default config does not define (SPEC §8.4).
-_UNKNOWN_YAML_KEYS = {"BACKBONE": ("CHANNELS",), "ADJUST": ("ADJUST_CHANNEL",), "RPN": ("WEIGHTED",)}
+_UNKNOWN_YAML_KEYS = {
+    "BACKBONE": ("CHANNELS",),
+    "ADJUST": ("ADJUST_CHANNEL",),
+    "RPN": ("WEIGHTED",),
+}
 
 
 def require_pysot():
