@@ -50,7 +50,8 @@ def spec_r50_keys(neck=(256, 256, 256), weighted=True, tracked=True):
                 keys += _bn(f"{prefix}.{part}.1", hidden, tracked)
             keys += [(f"{prefix}.head.0.weight", (hidden, hidden, 1, 1))]
             keys += _bn(f"{prefix}.head.1", hidden, tracked)
-            keys += [(f"{prefix}.head.3.weight", (out, hidden, 1, 1)), (f"{prefix}.head.3.bias", (out,))]  # fmt: skip
+            keys += [(f"{prefix}.head.3.weight", (out, hidden, 1, 1))]
+            keys += [(f"{prefix}.head.3.bias", (out,))]
     if weighted:
         keys += [("rpn_head.cls_weight", (3,)), ("rpn_head.loc_weight", (3,))]
     return keys
@@ -107,8 +108,8 @@ def test_convert_round_trip_spec_state_dict(tmp_path, wrapped, prefixed, tracked
     path = tmp_path / "model.pth"
     save_pth(str(path), {"state_dict": stored, "epoch": 19} if wrapped else stored)
     out = tmp_path / "ckpt"
-    status = main(["convert", "--pysot", str(path),
-                   "--config", config_path("siamrpn_r50_l234_dwxcorr"), "--out", str(out)])  # fmt: skip
+    config = config_path("siamrpn_r50_l234_dwxcorr")
+    status = main(["convert", "--pysot", str(path), "--config", config, "--out", str(out)])
     assert status == 0
     variables = load_variables(str(out))
     for key, value in state.items():
