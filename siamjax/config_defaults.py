@@ -56,7 +56,7 @@ def r50_l234_model(config, neck_channels=(256, 256, 256), weighted=True) -> None
             "anchor_num": 5,
             "in_channels": tuple(neck_channels),
             "weighted": weighted,
-            "correlation": "depthwise",
+            "correlation": "depthwise_taps",
         }
     )
 
@@ -68,7 +68,12 @@ def alex_model(config, legacy=True) -> None:
     )
     config.model.neck = ml_collections.ConfigDict({"name": "none"})
     config.model.rpn = ml_collections.ConfigDict(
-        {"name": "depthwise_rpn", "anchor_num": 5, "out_channels": 256, "correlation": "depthwise"}
+        {
+            "name": "depthwise_rpn",
+            "anchor_num": 5,
+            "out_channels": 256,
+            "correlation": "depthwise_taps",
+        }
     )
 
 
@@ -86,6 +91,6 @@ def mobilev2_model(config) -> None:
             "anchor_num": 5,
             "in_channels": (256, 256, 256),
             "weighted": False,
-            "correlation": "depthwise",
+            "correlation": "depthwise_taps",
         }
     )

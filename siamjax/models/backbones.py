@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 
 from siamjax import registry
-from siamjax.models.layers import ConvBN, activate, batch_norm, conv, max_pool
+from siamjax.models.layers import ConvBN, DepthwiseConv, activate, batch_norm, conv, max_pool
 
 Features = dict[str, jax.Array]
 
@@ -332,15 +332,7 @@ class InvertedResidualConv(nn.Module):
             padding = self.dilation
         x = conv(self.hidden, 1, name="0")(x)
         x = activate(batch_norm(train, "1")(x), "relu6")
-        x = conv(
-            self.hidden,
-            3,
-            stride=self.stride,
-            padding=padding,
-            dilation=self.dilation,
-            groups=self.hidden,
-            name="3",
-        )(x)
+        x = DepthwiseConv(3, self.stride, padding, self.dilation, name="3")(x)
         x = activate(batch_norm(train, "4")(x), "relu6")
         x = conv(self.out_channels, 1, name="6")(x)
         return batch_norm(train, "7")(x)

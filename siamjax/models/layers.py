@@ -18,6 +18,10 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
+# Stride-1 convs with kernels at least this wide run as a sum of per-row matmuls.
+ROW_SPLIT_MIN_KERNEL = 5
+
+
 def conv(
     features: int,
     kernel: int,
@@ -30,6 +34,8 @@ def conv(
     name: str | None = None,
 ) -> nn.Conv:
     """A square conv with symmetric integer padding, like ``torch.nn.Conv2d``."""
+    if kernel >= ROW_SPLIT_MIN_KERNEL and stride == 1 and dilation == 1 and groups == 1:
+        return RowSplitConv(features, kernel, padding, bias, name=name)
     return nn.Conv(
         features,
         (kernel, kernel),
@@ -64,6 +70,83 @@ def max_pool(x: jax.Array, window: int, stride: int, padding: int = 0) -> jax.Ar
         strides=(stride, stride),
         padding=((padding, padding), (padding, padding)),
     )
+
+
+class RowSplitConv(nn.Module):
+    """A stride-1 k x k conv computed as k matmuls, one per kernel row.
+
+    Same parameters as ``nn.Conv`` (``kernel`` (k, k, Cin, Cout), ``bias``). XLA's CPU
+    convolution is slow for AlexNet's 5x5 96->256 layer (100 ms, ~52 GFLOP/s on the
+    2-core machine); gathering the k columns of each row into channels and multiplying
+    measured 56 ms (benchmarks/README.md).
+    """
+
+    features: int
+    kernel_size: int
+    padding: int = 0
+    use_bias: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, in_channels = self.kernel_size, x.shape[-1]
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (k, k, in_channels, self.features)
+        ).astype(x.dtype)
+        p = self.padding
+        x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        batch, height, width, _ = x.shape
+        out_height, out_width = height - k + 1, width - k + 1
+        out = None
+        for i in range(k):
+            rows = x[:, i : i + out_height]
+            columns = jnp.concatenate([rows[:, :, j : j + out_width] for j in range(k)], -1)
+            term = columns @ kernel[i].reshape(k * in_channels, self.features)
+            out = term if out is None else out + term
+        if self.use_bias:
+            out = out + self.param("bias", nn.initializers.zeros, (self.features,))
+        return out
+
+
+class DepthwiseConv(nn.Module):
+    """Depthwise conv (groups = channels) computed as a sum of k·k shifted products.
+
+    Same parameter as ``nn.Conv(C, (k, k), feature_group_count=C)`` (``kernel`` of shape
+    (k, k, 1, C), no bias), so checkpoints convert identically. XLA's CPU grouped
+    convolution runs one small conv per group; the shifted-product form fuses into one
+    elementwise loop and measured ~29x faster for MobileNetV2's 3x3 layers
+    (benchmarks/README.md).
+    """
+
+    kernel_size: int = 3
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        k = self.kernel_size
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, channels))
+        kernel = kernel.astype(x.dtype)
+        p = self.padding
+        x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        span = self.dilation * (k - 1)
+        out_height = (x.shape[1] - span - 1) // self.stride + 1
+        out_width = (x.shape[2] - span - 1) // self.stride + 1
+        out = None
+        for i in range(k):
+            for j in range(k):
+                top, left = i * self.dilation, j * self.dilation
+                window = jax.lax.slice(
+                    x,
+                    (0, top, left, 0),
+                    (x.shape[0], top + (out_height - 1) * self.stride + 1,
+                     left + (out_width - 1) * self.stride + 1, channels),
+                    (1, self.stride, self.stride, 1),
+                )  # fmt: skip
+                term = window * kernel[i, j, 0]
+                out = term if out is None else out + term
+        return out
 
 
 class ConvBN(nn.Module):

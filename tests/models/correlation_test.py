@@ -41,7 +41,7 @@ def features():
     return search, kernel
 
 
-@pytest.mark.parametrize("name", ["depthwise", "depthwise_vmap"])
+@pytest.mark.parametrize("name", ["depthwise", "depthwise_vmap", "depthwise_taps"])
 def test_depthwise_matches_numpy_loop(features, name):
     search, kernel = features
     out = np.asarray(jax.jit(correlation.get_correlation(name))(search, kernel))
