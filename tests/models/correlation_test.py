@@ -134,3 +134,20 @@ def test_imports_field_registers_variant(tmp_path, monkeypatch):
         model.init, jax.random.key(0), jnp.zeros((1, 127, 127, 3)), jnp.zeros((1, 287, 287, 3))
     )
     assert "cls" in shapes["params"]["rpn_head"]
+
+
+def test_up_channel_rpn_head_shapes_and_parameters():
+    from siamjax.models.heads import UPChannelRPN
+
+    head = UPChannelRPN(anchor_num=5, feature_in=256)
+    template = jnp.zeros((2, 6, 6, 256))
+    search = jnp.ones((2, 22, 22, 256))
+    variables = jax.eval_shape(head.init, jax.random.key(0), template, search)
+    cls, loc = jax.eval_shape(head.apply, variables, template, search)
+    assert cls.shape == (2, 17, 17, 10) and loc.shape == (2, 17, 17, 20)
+    params = variables["params"]
+    # pysot: template convs F -> F·2A and F -> F·4A (3x3, bias), loc_adjust 4A -> 4A
+    assert params["template_cls_conv"]["kernel"].shape == (3, 3, 256, 2560)
+    assert params["template_loc_conv"]["kernel"].shape == (3, 3, 256, 5120)
+    assert params["loc_adjust"]["kernel"].shape == (1, 1, 20, 20)
+    assert "bias" in params["search_cls_conv"]
