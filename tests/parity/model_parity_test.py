@@ -19,7 +19,7 @@ from siamjax.models.layout import to_pysot_layout
 from siamjax.models.pth import load_pth
 from siamjax.models.siamrpn import SiamRPN
 from tests.conftest import config_path
-from tests.parity.pysot_reference import (
+from tests.parity.reference_runner import (
     build_pysot_model,
     calibrate_batch_norm,
     nchw,
