@@ -85,9 +85,9 @@ def case(request, tmp_path_factory):
         names = [f"backbone.{n}" for n in backbone_hooks] + [f"neck.{n}" for n in neck_names]
         captured, handles = _capture(torch_model, names)
         with torch.no_grad():
-            torch_model.backbone(nchw(images)) if not neck_names else torch_model.neck(
-                torch_model.backbone(nchw(images))
-            )
+            backbone_features = torch_model.backbone(nchw(images))
+            if neck_names:
+                torch_model.neck(backbone_features)
         for handle in handles:
             handle.remove()
         reference[branch] = captured
