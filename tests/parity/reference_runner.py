@@ -115,3 +115,39 @@ def calibrate_batch_norm(model, exemplar: int, instance: int, steps: int = 2) ->
 def nchw(images: np.ndarray):
     torch = require_pysot()
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def converted_variables(torch_model, model, exemplar: int, instance: int, directory):
+    """pysot weights -> siamjax variables via torch.save and siamjax's own reader."""
+    import jax
+
+    from siamjax.models.convert import pysot_to_flax
+    from siamjax.models.pth import load_pth
+
+    torch = require_pysot()
+    path = os.path.join(str(directory), "model.pth")
+    torch.save({"state_dict": torch_model.state_dict()}, path)
+    shapes = jax.eval_shape(
+        model.init,
+        jax.random.key(0),
+        np.zeros((1, exemplar, exemplar, 3), np.float32),
+        np.zeros((1, instance, instance, 3), np.float32),
+    )
+    return pysot_to_flax(load_pth(path), shapes)
+
+
+def video_frames(count: int) -> list[np.ndarray]:
+    """The first ``count`` frames of pysot's demo/bag.avi (uint8 BGR), or skip."""
+    import cv2
+
+    video = os.path.join(PYSOT_DIR or "", "demo", "bag.avi")
+    if not os.path.isfile(video):
+        pytest.skip(f"{video} not found")
+    capture = cv2.VideoCapture(video)
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    return frames

@@ -1,0 +1,21 @@
+"""Single-object trackers on the host: crops, post-processing, single and batched trackers."""
+
+from siamjax.tracking.batched import BatchedTracker
+from siamjax.tracking.network import TrackerNetwork
+from siamjax.tracking.tracker import (
+    BoxError,
+    SiamRPNLTTracker,
+    SiamRPNTracker,
+    build_tracker,
+    validate_init_box,
+)
+
+__all__ = [
+    "BatchedTracker",
+    "BoxError",
+    "SiamRPNLTTracker",
+    "SiamRPNTracker",
+    "TrackerNetwork",
+    "build_tracker",
+    "validate_init_box",
+]

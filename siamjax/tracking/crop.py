@@ -1,0 +1,78 @@
+"""The tracker's input contract: square context crops with channel-mean padding (SPEC §8.1).
+
+Pixels everywhere in siamjax are BGR (OpenCV's order), 0-255, not normalised. Crops are
+made on the host with numpy/OpenCV so that they are byte-identical to pysot's
+``get_subwindow``, quirks included:
+
+* the window's left/top edge is ``floor(centre − (side + 1) / 2 + 0.5)``, so its centre
+  pixel sits at ``centre − 1`` (rounded), a MATLAB-era convention;
+* the padding value is the per-channel mean of the whole frame, truncated to uint8;
+* resizing uses OpenCV's INTER_LINEAR on uint8 (fixed point, no antialiasing).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def channel_average(image_bgr: np.ndarray) -> np.ndarray:
+    """(3,) float64 mean of each channel over the whole (H, W, 3) frame."""
+    return np.mean(image_bgr, axis=(0, 1))
+
+
+def context_size(size_wh, context_amount: float) -> float:
+    """Side of the square context around a target of ``size_wh`` = (w, h): sqrt(w_z · h_z).
+
+    w_z = w + c·(w + h) and h_z = h + c·(w + h) with c = ``context_amount`` (0.5).
+    """
+    width, height = float(size_wh[0]), float(size_wh[1])
+    context = context_amount * (width + height)
+    return math.sqrt((width + context) * (height + context))
+
+
+def get_subwindow(
+    image_bgr: np.ndarray,
+    centre_xy,
+    model_size: int,
+    original_size: float,
+    average_bgr: np.ndarray,
+) -> np.ndarray:
+    """Crops a square of side ``original_size`` around ``centre_xy`` and resizes it.
+
+    Args:
+      image_bgr: (H, W, 3) uint8 frame.
+      centre_xy: (cx, cy) window centre in frame pixels (float).
+      model_size: output side (127 template, 255/287/831 search).
+      original_size: window side in frame pixels, an integer-valued number.
+      average_bgr: (3,) padding colour (``channel_average`` of the frame); truncated to uint8.
+
+    Returns:
+      (model_size, model_size, 3) float32 crop, BGR 0-255.
+    """
+    side = int(original_size)
+    if side < 1:
+        raise ValueError(f"crop side must be at least 1 pixel, got {original_size!r}")
+    height, width = image_bgr.shape[:2]
+    half = (original_size + 1) / 2
+    x_min = int(np.floor(centre_xy[0] - half + 0.5))
+    y_min = int(np.floor(centre_xy[1] - half + 0.5))
+    x_max, y_max = x_min + side - 1, y_min + side - 1
+    if x_min >= 0 and y_min >= 0 and x_max < width and y_max < height:
+        patch = image_bgr[y_min : y_max + 1, x_min : x_max + 1]
+    else:
+        # pysot pastes the frame into a mean-filled canvas and crops that; filling only the
+        # window and copying the overlap gives the same bytes without the full-frame copy.
+        patch = np.empty((side, side, 3), np.uint8)
+        patch[...] = np.asarray(average_bgr, np.float64).astype(np.uint8)
+        src_x0, src_y0 = max(x_min, 0), max(y_min, 0)
+        src_x1, src_y1 = min(x_max + 1, width), min(y_max + 1, height)
+        if src_x0 < src_x1 and src_y0 < src_y1:
+            patch[src_y0 - y_min : src_y1 - y_min, src_x0 - x_min : src_x1 - x_min] = image_bgr[
+                src_y0:src_y1, src_x0:src_x1
+            ]
+    if side != model_size:
+        patch = cv2.resize(patch, (model_size, model_size))
+    return patch.astype(np.float32)
