@@ -21,9 +21,10 @@ setup(
         "tensorflow-cpu>=2.20; sys_platform == 'linux'",
         "tensorflow-datasets>=4.9.9",
         "tqdm>=4.66",
+        "matplotlib>=3.8",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6"],
+        "dev": ["pytest>=8", "ruff>=0.6", "got10k>=0.1.3"],
     },
     entry_points={"console_scripts": ["siamjax=siamjax.cli:main"]},
 )

@@ -1,4 +1,5 @@
-"""The ``siamjax`` console command. Subcommands: ``info``, ``convert``.
+"""The ``siamjax`` console command. Subcommands: ``info``, ``convert``, ``track``, ``eval``,
+``score``.
 
 Every subcommand takes ``--config path.py[:arg]`` plus any ``--config.a.b=value``
 overrides of that config.
@@ -69,7 +70,153 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--report", help="write the --imagenet mapping report to this JSON file")
     convert.set_defaults(handler=run_convert)
+
+    track = subcommands.add_parser(
+        "track",
+        help="track one target through a video, a frame folder or a camera",
+        description=(
+            "Run the config's tracker from --init (x,y,w,h in pixels of the first frame; "
+            "without it and with a display, draw the box). Prints fps; --out writes an "
+            "annotated mp4, --boxes one x,y,w,h line per frame (the first is the init box)."
+        ),
+    )
+    _add_config_argument(track)
+    track.add_argument("--checkpoint", required=True, help="orbax checkpoint directory")
+    track.add_argument("--video", required=True, help="video file, frame folder or camera index")
+    track.add_argument("--init", help="initial box x,y,w,h")
+    track.add_argument("--out", help="annotated video to write (.mp4)")
+    track.add_argument("--boxes", help="text file for the per-frame boxes")
+    track.add_argument("--show", action="store_true", help="show frames in a window")
+    track.set_defaults(handler=run_track)
+
+    evaluate = subcommands.add_parser(
+        "eval",
+        help="run a tracker over a benchmark and write pysot-format results",
+        description=(
+            "One-pass evaluation (OTB, LaSOT, GOT-10k, TrackingNet, VOT2018-LT, custom). "
+            "Videos with a finished result file in --out are skipped, so an interrupted run "
+            "resumes. --batch N steps N videos in lockstep through one network call."
+        ),
+    )
+    _add_config_argument(evaluate)
+    evaluate.add_argument("--checkpoint", required=True, help="orbax checkpoint directory")
+    _add_dataset_arguments(evaluate)
+    evaluate.add_argument("--out", required=True, help="result folder of this tracker")
+    evaluate.add_argument("--batch", type=int, default=1, help="videos tracked in lockstep")
+    evaluate.add_argument("--videos", help="comma-separated subset of video names")
+    evaluate.set_defaults(handler=run_eval)
+
+    score = subcommands.add_parser(
+        "score",
+        help="score result folders: success AUC, precision, normalised precision, plots",
+        description=(
+            "Score one or more trackers' result folders on the same benchmark and write "
+            "scores.json, scores.md and success/precision plots to --report."
+        ),
+    )
+    _add_dataset_arguments(score)
+    score.add_argument("--results", nargs="+", required=True, help="result folders (name=path ok)")
+    score.add_argument("--report", help="folder for scores.json / scores.md / plots")
+    score.set_defaults(handler=run_score)
     return parser
+
+
+def _add_dataset_arguments(parser) -> None:
+    parser.add_argument("--dataset", required=True, help="OTB100, LaSOT, GOT-10k, custom, ...")
+    parser.add_argument("--data-dir", required=True, help="the benchmark's root folder")
+
+
+def _tracker_from_args(args, overrides):
+    from siamjax.checkpoints import load_variables
+    from siamjax.tracking import TrackerNetwork, build_tracker
+
+    config = apply_overrides(load_config(args.config), overrides)
+    try:
+        variables = load_variables(args.checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(f"{args.checkpoint}: cannot load checkpoint ({error})") from error
+    try:
+        return config, build_tracker(config, TrackerNetwork.from_config(config, variables))
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+
+
+def _load_videos(args):
+    from siamjax.eval.benchmarks import BenchmarkError, load_benchmark
+
+    try:
+        videos = load_benchmark(args.dataset, args.data_dir)
+    except BenchmarkError as error:
+        raise CommandError(str(error)) from error
+    if getattr(args, "videos", None):
+        wanted = [name.strip() for name in args.videos.split(",") if name.strip()]
+        known = {video.name for video in videos}
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise CommandError(f"videos not in {args.dataset}: {', '.join(unknown)}")
+        videos = [video for video in videos if video.name in wanted]
+    return videos
+
+
+def run_track(args, overrides) -> int:
+    from siamjax.demo import SourceError, parse_box, run_demo
+    from siamjax.tracking import BoxError
+
+    try:
+        init_box = parse_box(args.init) if args.init else None
+        _, tracker = _tracker_from_args(args, overrides)
+        boxes, fps = run_demo(tracker, args.video, init_box, args.out, args.boxes, args.show)
+    except (SourceError, BoxError) as error:
+        raise CommandError(str(error)) from error
+    print(f"tracked {len(boxes)} frames at {fps:.1f} fps (network + host work)")
+    for label, path in (("annotated video", args.out), ("boxes", args.boxes)):
+        if path:
+            print(f"  {label}: {path}")
+    return 0
+
+
+def run_eval(args, overrides) -> int:
+    from siamjax.eval.benchmarks import BenchmarkError
+    from siamjax.eval.runner import run_batched, run_sequential
+    from siamjax.tracking import BatchedTracker
+
+    videos = _load_videos(args)
+    _, tracker = _tracker_from_args(args, overrides)
+    try:
+        if args.batch > 1:
+            done = run_batched(BatchedTracker(tracker, args.batch), videos, args.out, args.dataset)
+        else:
+            done = run_sequential(tracker, videos, args.out, args.dataset)
+    except (BenchmarkError, NotImplementedError) as error:
+        raise CommandError(str(error)) from error
+    skipped = len(videos) - len(done)
+    print(f"{args.dataset}: tracked {len(done)} videos, {skipped} already done -> {args.out}")
+    return 0
+
+
+def run_score(args, overrides) -> int:
+    import os
+
+    from siamjax.eval.benchmarks import BenchmarkError
+    from siamjax.eval.report import markdown_table, score_trackers, write_report
+
+    videos = _load_videos(args)
+    result_dirs = {}
+    for entry in args.results:
+        name, _, path = entry.rpartition("=") if "=" in entry else ("", "", entry)
+        name = name or os.path.basename(os.path.normpath(path))
+        if name in result_dirs:
+            raise CommandError(f"two result folders are named {name!r}; use name=path")
+        result_dirs[name] = path
+    try:
+        summary = score_trackers(videos, args.dataset, result_dirs)
+    except BenchmarkError as error:
+        raise CommandError(str(error)) from error
+    print(markdown_table(summary), end="")
+    if args.report:
+        written = write_report(summary, args.report, title=args.dataset)
+        print(f"report: {written['json']}, {written['markdown']}, {', '.join(written['plots'])}")
+    return 0
 
 
 def run_convert(args, overrides) -> int:

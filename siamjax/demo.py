@@ -1,0 +1,166 @@
+"""``siamjax track``: run a tracker over a video file, a folder of frames or a camera.
+
+Frames are read lazily; the annotated video and the box file (OTB result format: one
+``x,y,w,h`` line per frame, the first being the init box) are written as it goes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class SourceError(ValueError):
+    """A video / folder / camera that cannot be read."""
+
+
+def frame_source(path: str):
+    """Yields (H, W, 3) uint8 BGR frames from a video file, a frame folder or a camera index.
+
+    Returns (iterator, frame count or None, frames per second or None).
+    """
+    if re.fullmatch(r"\d+", path) and not os.path.exists(path):
+        return _capture_frames(cv2.VideoCapture(int(path)), f"camera {path}")
+    if os.path.isdir(path):
+        names = sorted(
+            (n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS)),
+            key=_natural_key,
+        )
+        if not names:
+            raise SourceError(f"{path}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        return _folder_frames(path, names), len(names), None
+    if not os.path.isfile(path):
+        raise SourceError(f"{path}: no such file, folder or camera index")
+    return _capture_frames(cv2.VideoCapture(path), path)
+
+
+def _natural_key(name: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _folder_frames(folder, names):
+    for name in names:
+        frame = cv2.imread(os.path.join(folder, name), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise SourceError(f"{os.path.join(folder, name)}: cannot read image")
+        yield frame
+
+
+def _capture_frames(capture, label):
+    if not capture.isOpened():
+        raise SourceError(f"{label}: cannot open video")
+    ok, first = capture.read()
+    if not ok or first is None:
+        raise SourceError(f"{label}: no readable frame")
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    fps = capture.get(cv2.CAP_PROP_FPS) or None
+
+    def frames():
+        yield first
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            yield frame
+        capture.release()
+
+    return frames(), count, fps
+
+
+def parse_box(text: str) -> tuple[float, ...]:
+    """'x,y,w,h' -> 4 floats; anything else is a ``SourceError`` naming the text."""
+    fields = [f for f in re.split(r"[,\s]+", text.strip()) if f]
+    try:
+        values = tuple(float(f) for f in fields)
+    except ValueError:
+        raise SourceError(f"--init must be x,y,w,h numbers, got {text!r}") from None
+    if len(values) != 4:
+        raise SourceError(f"--init must have 4 values x,y,w,h, got {text!r}")
+    return values
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def select_box(frame) -> tuple[float, ...]:
+    """Asks the user to draw the init box on ``frame`` (needs a display and GUI OpenCV)."""
+    try:
+        x, y, w, h = cv2.selectROI("siamjax: select the target, then ENTER", frame, False, False)
+        cv2.destroyAllWindows()
+    except cv2.error as error:
+        raise SourceError(
+            f"cannot open a window to select the box ({error}); pass --init"
+        ) from None
+    return float(x), float(y), float(w), float(h)
+
+
+def run_demo(tracker, source: str, init_box=None, out_video=None, boxes_path=None, show=False):
+    """Tracks the source's frames; returns (boxes (N, 4), mean tracking fps)."""
+    frames, count, source_fps = frame_source(source)
+    first = next(frames)
+    if init_box is None:
+        if not has_display():
+            raise SourceError("no display to draw the init box on; pass --init x,y,w,h")
+        init_box = select_box(first)
+    tracker.init(first, init_box)
+    boxes = [np.asarray(init_box, np.float64)]
+    writer = None
+    if out_video:
+        os.makedirs(os.path.dirname(os.path.abspath(out_video)), exist_ok=True)
+        height, width = first.shape[:2]
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        writer = cv2.VideoWriter(out_video, fourcc, source_fps or 30.0, (width, height))
+        if not writer.isOpened():
+            raise SourceError(f"{out_video}: cannot open for writing")
+        writer.write(_annotate(first, boxes[0], None, None))
+    box_stream = open(boxes_path, "w") if boxes_path else None  # noqa: SIM115
+    if box_stream:
+        box_stream.write(_format(boxes[0]))
+    elapsed = 0.0
+    bar = tqdm(frames, total=(count - 1) if count else None, unit="frame")
+    try:
+        for frame in bar:
+            start = time.perf_counter()
+            box, score = tracker.track(frame)
+            elapsed += time.perf_counter() - start
+            boxes.append(np.asarray(box, np.float64))
+            fps = (len(boxes) - 1) / elapsed if elapsed > 0 else 0.0
+            bar.set_postfix(fps=f"{fps:.1f}", score=f"{score:.3f}")
+            if box_stream:
+                box_stream.write(_format(box))
+            if writer is not None or show:
+                annotated = _annotate(frame, box, score, fps)
+                if writer is not None:
+                    writer.write(annotated)
+                if show:
+                    cv2.imshow("siamjax", annotated)
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
+    finally:
+        if box_stream:
+            box_stream.close()
+        if writer is not None:
+            writer.release()
+    fps = (len(boxes) - 1) / elapsed if elapsed > 0 else 0.0
+    return np.stack(boxes), fps
+
+
+def _format(box) -> str:
+    return ",".join(f"{float(v):.4f}" for v in box) + "\n"
+
+
+def _annotate(frame, box, score, fps):
+    canvas = frame.copy()
+    x, y, w, h = (int(round(v)) for v in box)
+    cv2.rectangle(canvas, (x, y), (x + w, y + h), (0, 255, 255), 2)
+    text = "init" if score is None else f"score {score:.3f}  {fps:.1f} fps"
+    cv2.putText(canvas, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 255), 2)
+    return canvas

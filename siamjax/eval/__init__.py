@@ -1,0 +1,1 @@
+"""Benchmarks, the evaluation runner and metrics (pure numpy)."""

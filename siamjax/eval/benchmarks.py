@@ -1,0 +1,326 @@
+"""Benchmark readers for the official on-disk layouts -> lists of ``Video``.
+
+    videos = load_benchmark("OTB100", "/data/OTB100")
+
+Each reader checks what it reads: a frame missing from a numbered sequence, an
+annotation file with a bad line or with more lines than frames raise ``BenchmarkError``
+naming the file. Ground truth is [x, y, w, h] (rectangles) or 8 polygon values (VOT),
+NaN rows where the target is absent; test splits without public labels carry the
+first-frame box only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class BenchmarkError(ValueError):
+    """A benchmark folder that does not have the expected layout or content."""
+
+
+@dataclasses.dataclass
+class Video:
+    """One tracking sequence.
+
+    ``gt``: (N, 4) [x, y, w, h] or (N, 8) polygons, float64, NaN rows = no box; for
+    test splits (``labelled=False``) only row 0 is known. ``evaluate``: (N,) bool,
+    frames that count in the metrics (LaSOT: visible frames), None = all.
+    """
+
+    name: str
+    frame_paths: list[str]
+    gt: np.ndarray
+    labelled: bool = True
+    evaluate: np.ndarray | None = None
+    attributes: dict = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame_paths)
+
+    @property
+    def init_region(self) -> np.ndarray:
+        return self.gt[0]
+
+
+def read_numbers(path: str, columns=(4, 8)) -> np.ndarray:
+    """Reads an annotation file of comma / tab / space separated numbers.
+
+    Returns (N, C) float64; 'nan' entries are kept. Raises ``BenchmarkError`` naming the
+    file and line for a line that does not parse or has a column count not in ``columns``.
+    """
+    rows = []
+    try:
+        with open(path) as stream:
+            lines = stream.read().splitlines()
+    except OSError as error:
+        raise BenchmarkError(f"{path}: cannot read ({error.strerror})") from error
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        fields = [field for field in re.split(r"[,\s]+", line.strip()) if field]
+        try:
+            values = [float(field) for field in fields]
+        except ValueError:
+            raise BenchmarkError(f"{path}:{number}: not numbers: {line!r}") from None
+        if len(values) not in columns:
+            raise BenchmarkError(
+                f"{path}:{number}: expected {' or '.join(map(str, columns))} values, "
+                f"got {len(values)}: {line!r}"
+            )
+        rows.append(values)
+    if not rows:
+        raise BenchmarkError(f"{path}: no annotation lines")
+    widths = {len(row) for row in rows}
+    if len(widths) > 1:
+        raise BenchmarkError(f"{path}: lines mix {sorted(widths)} values")
+    return np.asarray(rows, np.float64)
+
+
+def numbered_frames(folder: str) -> list[str]:
+    """Image files of ``folder`` sorted by their number; a gap in the numbering is an error."""
+    try:
+        names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    except OSError as error:
+        raise BenchmarkError(f"{folder}: cannot list frames ({error.strerror})") from error
+    if not names:
+        raise BenchmarkError(f"{folder}: no image files")
+    numbered = []
+    for name in names:
+        stem = os.path.splitext(name)[0]
+        match = re.search(r"(\d+)$", stem)
+        if match is None:
+            raise BenchmarkError(f"{os.path.join(folder, name)}: frame name has no number")
+        numbered.append((int(match.group(1)), name))
+    numbered.sort()
+    for (previous, previous_name), (current, _) in zip(numbered, numbered[1:]):
+        if current != previous + 1:
+            stem, extension = os.path.splitext(previous_name)
+            digits = len(re.search(r"(\d+)$", stem).group(1))
+            missing = stem[: len(stem) - digits] + str(previous + 1).zfill(digits) + extension
+            raise BenchmarkError(f"{os.path.join(folder, missing)}: frame missing")
+    return [os.path.join(folder, name) for _, name in numbered]
+
+
+def _require_dir(path: str) -> None:
+    if not os.path.isdir(path):
+        raise BenchmarkError(f"{path}: not a directory")
+
+
+def _subfolders(path: str) -> list[str]:
+    _require_dir(path)
+    return sorted(n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n)))
+
+
+def _match_lengths(name, frames, gt, annotation_path, start_index=0):
+    """Frames and ground truth of equal length; extra frames beyond the labels are dropped."""
+    frames = frames[start_index:]
+    if len(gt) > len(frames):
+        raise BenchmarkError(
+            f"{annotation_path}: {len(gt)} boxes but {len(frames)} frames in video {name}"
+        )
+    return frames[: len(gt)]
+
+
+# OTB sequences whose labels start after frame 1 (frame numbers, 1-based); others that are
+# labelled on a prefix only (Football1, Freeman3, Freeman4, Diving) need no entry.
+OTB_FIRST_LABELLED_FRAME = {"David": 300}
+
+
+def read_otb(data_dir: str) -> list[Video]:
+    """OTB2013/2015: ``<Name>/img/NNNN.jpg`` + ``groundtruth_rect[.k].txt``.
+
+    Quirks handled: labels covering only part of the frames (David starts at 300;
+    Football1/Freeman3/Freeman4/Diving stop early), comma / tab / space separators,
+    first frame numbered above 1 (BlurCar1/3/4), several targets (``groundtruth_rect.1``
+    / ``.2`` -> videos ``Jogging-1``, ``Jogging-2``; a single numbered file keeps the
+    folder's name, as Human4).
+    """
+    videos = []
+    for folder in _subfolders(data_dir):
+        root = os.path.join(data_dir, folder)
+        annotation_files = sorted(
+            n for n in os.listdir(root) if re.fullmatch(r"groundtruth_rect(\.\d+)?\.txt", n)
+        )
+        image_dir = os.path.join(root, "img")
+        if not annotation_files or not os.path.isdir(image_dir):
+            continue
+        frames = numbered_frames(image_dir)
+        for annotation in annotation_files:
+            target = re.fullmatch(r"groundtruth_rect(?:\.(\d+))?\.txt", annotation).group(1)
+            name = f"{folder}-{target}" if target and len(annotation_files) > 1 else folder
+            path = os.path.join(root, annotation)
+            gt = read_numbers(path, columns=(4,))
+            first_number = int(re.search(r"(\d+)$", os.path.splitext(frames[0])[0]).group(1))
+            start = OTB_FIRST_LABELLED_FRAME.get(folder, first_number) - first_number
+            video_frames = _match_lengths(name, frames, gt, path, max(start, 0))
+            videos.append(Video(name, video_frames, gt))
+    if not videos:
+        raise BenchmarkError(
+            f"{data_dir}: no OTB sequences (expected <Name>/img/ and groundtruth_rect.txt)"
+        )
+    return videos
+
+
+def read_custom(data_dir: str) -> list[Video]:
+    """siamjax's own layout: ``<sequence>/`` with frames (or ``img/``) + ``groundtruth.txt``."""
+    videos = []
+    for folder in _subfolders(data_dir):
+        root = os.path.join(data_dir, folder)
+        path = os.path.join(root, "groundtruth.txt")
+        if not os.path.isfile(path):
+            continue
+        image_dir = os.path.join(root, "img") if os.path.isdir(os.path.join(root, "img")) else root
+        frames = numbered_frames(image_dir)
+        gt = read_numbers(path, columns=(4,))
+        if len(gt) != len(frames):
+            raise BenchmarkError(
+                f"{path}: {len(gt)} boxes but {len(frames)} frames in video {folder}"
+            )
+        videos.append(Video(folder, frames, gt))
+    if not videos:
+        raise BenchmarkError(f"{data_dir}: no sequences (expected <name>/groundtruth.txt)")
+    return videos
+
+
+def read_lasot(data_dir: str) -> list[Video]:
+    """LaSOT: ``<class>/<class>-<k>/img/NNNNNNNN.jpg``, ``groundtruth.txt``, occlusion flags.
+
+    Only frames with the target visible (not full_occlusion, not out_of_view) are
+    evaluated. If ``testing_set.txt`` is present at the root, only those videos are read.
+    """
+    listed = None
+    list_path = os.path.join(data_dir, "testing_set.txt")
+    if os.path.isfile(list_path):
+        with open(list_path) as stream:
+            listed = {line.strip() for line in stream if line.strip()}
+    videos = []
+    for category in _subfolders(data_dir):
+        for name in _subfolders(os.path.join(data_dir, category)):
+            if listed is not None and name not in listed:
+                continue
+            root = os.path.join(data_dir, category, name)
+            path = os.path.join(root, "groundtruth.txt")
+            gt = read_numbers(path, columns=(4,))
+            frames = _match_lengths(name, numbered_frames(os.path.join(root, "img")), gt, path)
+            hidden = np.zeros(len(gt), bool)
+            for flag_file in ("full_occlusion.txt", "out_of_view.txt"):
+                flag_path = os.path.join(root, flag_file)
+                if os.path.isfile(flag_path):
+                    flags = read_numbers(flag_path, columns=range(1, 100000)).ravel()
+                    if flags.size != len(gt):
+                        raise BenchmarkError(
+                            f"{flag_path}: {flags.size} flags for {len(gt)} frames"
+                        )
+                    hidden |= flags > 0
+            videos.append(Video(name, frames, gt, evaluate=~hidden))
+    if not videos:
+        raise BenchmarkError(f"{data_dir}: no LaSOT sequences (<class>/<class>-k/img/)")
+    return videos
+
+
+def read_got10k(data_dir: str) -> list[Video]:
+    """GOT-10k ``val`` or ``test`` folder: ``<seq>/NNNNNNNN.jpg`` + ``groundtruth.txt``.
+
+    Test sequences have one labelled frame (``labelled=False``); val is fully labelled.
+    Pass the split folder itself (e.g. ``GOT-10k/val``).
+    """
+    return _first_frame_or_full(data_dir, "GOT-10k", frame_dir=lambda root: root)
+
+
+def read_trackingnet(data_dir: str) -> list[Video]:
+    """TrackingNet ``TEST`` (or a TRAIN_k) folder: ``frames/<name>/N.jpg`` + ``anno/<name>.txt``."""
+    frames_root, anno_root = os.path.join(data_dir, "frames"), os.path.join(data_dir, "anno")
+    videos = []
+    for name in _subfolders(frames_root):
+        path = os.path.join(anno_root, f"{name}.txt")
+        gt = read_numbers(path, columns=(4,))
+        frames = numbered_frames(os.path.join(frames_root, name))
+        videos.append(_labelled_video(name, frames, gt, path))
+    return videos
+
+
+def _labelled_video(name, frames, gt, path):
+    if len(gt) == 1 and len(frames) > 1:
+        full = np.full((len(frames), gt.shape[1]), np.nan)
+        full[0] = gt[0]
+        return Video(name, frames, full, labelled=False)
+    return Video(name, _match_lengths(name, frames, gt, path), gt)
+
+
+def _first_frame_or_full(data_dir, dataset, frame_dir):
+    videos = []
+    for name in _subfolders(data_dir):
+        root = os.path.join(data_dir, name)
+        path = os.path.join(root, "groundtruth.txt")
+        if not os.path.isfile(path):
+            continue
+        gt = read_numbers(path, columns=(4, 8))
+        videos.append(_labelled_video(name, numbered_frames(frame_dir(root)), gt, path))
+    if not videos:
+        raise BenchmarkError(f"{data_dir}: no {dataset} sequences (<name>/groundtruth.txt)")
+    return videos
+
+
+def read_vot(data_dir: str) -> list[Video]:
+    """VOT2016/2018/2019 and VOT2018-LT: ``list.txt``, ``<name>/color/`` (or frames in
+    ``<name>/``) and ``groundtruth.txt`` of polygons (8 values) or rectangles (NaN = absent).
+    """
+    list_path = os.path.join(data_dir, "list.txt")
+    if os.path.isfile(list_path):
+        with open(list_path) as stream:
+            names = [line.strip() for line in stream if line.strip()]
+    else:
+        names = _subfolders(data_dir)
+    videos = []
+    for name in names:
+        root = os.path.join(data_dir, name)
+        _require_dir(root)
+        colour = os.path.join(root, "color")
+        frames = numbered_frames(colour if os.path.isdir(colour) else root)
+        path = os.path.join(root, "groundtruth.txt")
+        gt = read_numbers(path, columns=(4, 8))
+        if len(gt) != len(frames):
+            raise BenchmarkError(f"{path}: {len(gt)} regions but {len(frames)} frames in {name}")
+        videos.append(Video(name, frames, gt))
+    return videos
+
+
+READERS = {
+    "OTB100": read_otb,
+    "OTB2015": read_otb,
+    "OTB50": read_otb,
+    "LaSOT": read_lasot,
+    "GOT-10k": read_got10k,
+    "TrackingNet": read_trackingnet,
+    "VOT2016": read_vot,
+    "VOT2018": read_vot,
+    "VOT2019": read_vot,
+    "VOT2018-LT": read_vot,
+    "custom": read_custom,
+}
+
+PROTOCOLS = {
+    "VOT2016": "vot",
+    "VOT2018": "vot",
+    "VOT2019": "vot",
+    "VOT2018-LT": "longterm",
+}
+
+
+def protocol(dataset: str) -> str:
+    """'ope' (one pass), 'vot' (reset on failure) or 'longterm' (one pass + confidences)."""
+    return PROTOCOLS.get(dataset, "ope")
+
+
+def load_benchmark(dataset: str, data_dir: str) -> list[Video]:
+    try:
+        reader = READERS[dataset]
+    except KeyError:
+        raise BenchmarkError(f"unknown dataset {dataset!r}; known: {', '.join(READERS)}") from None
+    return reader(data_dir)

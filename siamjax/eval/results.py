@@ -1,0 +1,96 @@
+"""Result files in pysot's layouts, so existing toolkits can read them.
+
+Under a tracker's result folder ``R``:
+
+* one-pass (OTB, LaSOT, custom, ...): ``R/<video>.txt``, one ``x,y,w,h`` line per frame,
+  the first being the init box;
+* GOT-10k / TrackingNet: ``R/<video>/<video>_001.txt`` and ``R/<video>/<video>_time.txt``;
+* VOT2018-LT: ``R/longterm/<video>/<video>_001.txt`` (``1`` on frame 0) and
+  ``<video>_001_confidence.value`` (empty first line).
+
+Files are written to a temporary name and renamed, so a file that exists is complete.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from siamjax.eval.benchmarks import BenchmarkError
+
+
+def result_paths(root: str, dataset: str, video: str) -> dict:
+    if dataset in ("GOT-10k", "TrackingNet"):
+        folder = os.path.join(root, video)
+        return {
+            "boxes": os.path.join(folder, f"{video}_001.txt"),
+            "times": os.path.join(folder, f"{video}_time.txt"),
+        }
+    if dataset == "VOT2018-LT":
+        folder = os.path.join(root, "longterm", video)
+        return {
+            "boxes": os.path.join(folder, f"{video}_001.txt"),
+            "confidence": os.path.join(folder, f"{video}_001_confidence.value"),
+            "times": os.path.join(folder, f"{video}_time.txt"),
+        }
+    return {"boxes": os.path.join(root, f"{video}.txt")}
+
+
+def _write_atomic(path: str, lines) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = f"{path}.partial"
+    with open(temporary, "w") as stream:
+        stream.write("".join(f"{line}\n" for line in lines))
+    os.replace(temporary, path)
+
+
+def _format_box(box) -> str:
+    return ",".join(repr(float(value)) for value in box)
+
+
+def write_results(root, dataset, video, boxes, scores=None, times=None) -> None:
+    """Writes one video's results; ``boxes`` (N, 4), ``scores`` (N,) (None on frame 0)."""
+    paths = result_paths(root, dataset, video)
+    if "confidence" in paths:
+        _write_atomic(paths["confidence"], ["" if s is None else f"{s:.6f}" for s in scores])
+        lines = ["1"] + [_format_box(box) for box in boxes[1:]]
+    else:
+        lines = [_format_box(box) for box in boxes]
+    if "times" in paths and times is not None:
+        _write_atomic(paths["times"], [f"{t:.6f}" for t in times])
+    _write_atomic(paths["boxes"], lines)
+
+
+def is_complete(root, dataset, video) -> bool:
+    return os.path.isfile(result_paths(root, dataset, video)["boxes"])
+
+
+def read_boxes(root, dataset, video, expected_frames: int) -> np.ndarray:
+    """(N, 4) boxes of one video; a count other than ``expected_frames`` is an error.
+
+    Lines with one number (pysot's VOT codes / the LT frame-0 marker) become NaN rows.
+    """
+    path = result_paths(root, dataset, video)["boxes"]
+    if not os.path.isfile(path):
+        raise BenchmarkError(f"{path}: no result file for video {video}")
+    rows = []
+    with open(path) as stream:
+        for number, line in enumerate(stream, start=1):
+            fields = [f for f in line.replace("\t", ",").replace(" ", ",").split(",") if f]
+            if not fields:
+                continue
+            try:
+                values = [float(f) for f in fields]
+            except ValueError:
+                raise BenchmarkError(f"{path}:{number}: not numbers: {line.strip()!r}") from None
+            if len(values) == 1:
+                values = [np.nan] * 4
+            elif len(values) != 4:
+                raise BenchmarkError(f"{path}:{number}: expected 4 values, got {len(values)}")
+            rows.append(values)
+    if len(rows) != expected_frames:
+        raise BenchmarkError(
+            f"{path}: video {video} has {expected_frames} frames but {len(rows)} result lines"
+        )
+    return np.asarray(rows, np.float64).reshape(-1, 4)

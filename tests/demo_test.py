@@ -1,0 +1,81 @@
+"""``siamjax track`` on a frame folder and a video file, and its error messages."""
+
+import os
+
+import cv2
+import jax
+import pytest
+
+from siamjax import cli
+from siamjax.checkpoints import save_variables
+from siamjax.config_loader import load_config
+from siamjax.models import build_model, init_variables
+from tests.conftest import config_path
+from tests.eval.synthetic_benchmark import write_otb_benchmark
+
+CONFIG = config_path("siamrpn_alex_dwxcorr")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    write_otb_benchmark(str(root / "otb"), videos=1, frames=5)
+    frames_dir = str(root / "otb" / "Seq0" / "img")
+    video_path = str(root / "clip.mp4")
+    names = sorted(os.listdir(frames_dir))
+    first = cv2.imread(os.path.join(frames_dir, names[0]))
+    writer = cv2.VideoWriter(video_path, cv2.VideoWriter_fourcc(*"mp4v"), 10.0, first.shape[1::-1])
+    for name in names:
+        writer.write(cv2.imread(os.path.join(frames_dir, name)))
+    writer.release()
+    config = load_config(CONFIG)
+    variables = init_variables(build_model(config.model), jax.random.key(0), 127, 287)
+    checkpoint = save_variables(str(root / "ckpt"), variables)
+    return {"root": root, "frames": frames_dir, "video": video_path, "checkpoint": checkpoint}
+
+
+def _track(setup, source, *extra):
+    argv = ["track", "--config", CONFIG, "--checkpoint", setup["checkpoint"], "--video", source]
+    return cli.main(argv + list(extra))
+
+
+@pytest.mark.parametrize("kind", ["frames", "video"])
+def test_track_writes_boxes_and_annotated_video(setup, kind, capsys):
+    boxes_path = str(setup["root"] / f"{kind}_boxes.txt")
+    out_path = str(setup["root"] / f"{kind}_annotated.mp4")
+    status = _track(setup, setup[kind], "--init", "50,40,28,36", "--boxes", boxes_path,
+                    "--out", out_path)  # fmt: skip
+    assert status == 0
+    lines = open(boxes_path).read().splitlines()
+    assert len(lines) == 5
+    assert [float(v) for v in lines[0].split(",")] == [50, 40, 28, 36]
+    assert all(len(line.split(",")) == 4 for line in lines)
+    capture = cv2.VideoCapture(out_path)
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert "fps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "source,init,message",
+    [
+        ("empty", "1,1,10,10", "folder has no image files"),
+        ("broken.mp4", "1,1,10,10", "cannot open video"),
+        ("missing.mp4", "1,1,10,10", "no such file"),
+        ("frames", "50,40,0,36", "zero or negative size"),
+        ("frames", "900,40,20,36", "outside the 260x200 frame"),
+        ("frames", "50,40,28", "4 values"),
+    ],
+)
+def test_track_errors_name_the_problem(setup, source, init, message, capsys):
+    (setup["root"] / "empty").mkdir(exist_ok=True)
+    (setup["root"] / "broken.mp4").write_bytes(b"not a video")
+    path = setup["frames"] if source == "frames" else str(setup["root"] / source)
+    assert _track(setup, path, "--init", init) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_track_without_init_and_without_display_asks_for_init(setup, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert _track(setup, setup["frames"]) == 2
+    assert "pass --init" in capsys.readouterr().err

@@ -1,0 +1,130 @@
+"""``siamjax eval`` then ``siamjax score`` on a synthetic OTB-layout benchmark."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from siamjax import cli
+from siamjax.checkpoints import save_variables
+from siamjax.config_loader import load_config
+from siamjax.eval import results
+from siamjax.eval.benchmarks import read_otb
+from siamjax.models import build_model, init_variables
+from tests.conftest import config_path
+from tests.eval.synthetic_benchmark import write_otb_benchmark
+
+CONFIG = config_path("siamrpn_alex_dwxcorr_otb")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    data_dir = str(root / "OTB")
+    truth = write_otb_benchmark(data_dir, videos=3, frames=7)
+    config = load_config(CONFIG)
+    model = build_model(config.model)
+    variables = init_variables(model, jax.random.key(0), 127, config.track.instance_size)
+    checkpoint = save_variables(str(root / "ckpt"), variables)
+    return {"root": root, "data": data_dir, "truth": truth, "checkpoint": checkpoint}
+
+
+def _eval(workspace, out, *extra):
+    argv = ["eval", "--config", CONFIG, "--checkpoint", workspace["checkpoint"]]
+    argv += ["--dataset", "OTB100", "--data-dir", workspace["data"], "--out", out, *extra]
+    assert cli.main(argv) == 0
+
+
+def test_eval_writes_one_result_file_per_video_and_resumes(workspace, capsys):
+    out = str(workspace["root"] / "results" / "sequential")
+    _eval(workspace, out)
+    for name, gt in workspace["truth"].items():
+        boxes = results.read_boxes(out, "OTB100", name, len(gt))
+        # The first line is pysot's init box: the gt box moved by +0.5 px.
+        np.testing.assert_allclose(boxes[0], gt[0] + [0.5, 0.5, 0, 0])
+    capsys.readouterr()
+    _eval(workspace, out)
+    assert "tracked 0 videos, 3 already done" in capsys.readouterr().out
+
+
+def test_batched_runner_gives_the_same_results(workspace):
+    sequential = str(workspace["root"] / "results" / "sequential")
+    if not os.path.isdir(sequential):
+        _eval(workspace, sequential)
+    batched = str(workspace["root"] / "results" / "batched")
+    _eval(workspace, batched, "--batch", "2")  # 3 videos on 2 slots: a slot takes a new video
+    for name, gt in workspace["truth"].items():
+        a = results.read_boxes(sequential, "OTB100", name, len(gt))
+        b = results.read_boxes(batched, "OTB100", name, len(gt))
+        np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_score_compares_trackers_and_writes_report(workspace, capsys):
+    out = str(workspace["root"] / "results" / "sequential")
+    if not os.path.isdir(out):
+        _eval(workspace, out)
+    # A "perfect" tracker: the ground truth itself, in pysot's format.
+    perfect = str(workspace["root"] / "results" / "perfect")
+    for name, gt in workspace["truth"].items():
+        results.write_results(perfect, "OTB100", name, gt)
+    report = str(workspace["root"] / "report")
+    argv = ["score", "--dataset", "OTB100", "--data-dir", workspace["data"]]
+    argv += ["--results", out, f"gt={perfect}", "--report", report]
+    assert cli.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "| gt | 0.952 | 1.000 |" in table  # 20/21: success at threshold 1.0 is 0
+    with open(os.path.join(report, "scores.json")) as stream:
+        summary = json.load(stream)
+    assert set(summary) == {"sequential", "gt"}
+    assert 0.0 <= summary["sequential"]["success_auc"] <= 1.0
+    for name in ("scores.md", "success.png", "precision.png"):
+        assert os.path.getsize(os.path.join(report, name)) > 0
+
+
+def test_score_names_a_short_result_file(workspace, capsys):
+    broken = str(workspace["root"] / "results" / "broken")
+    for name, gt in workspace["truth"].items():
+        results.write_results(broken, "OTB100", name, gt[:-1])
+    argv = ["score", "--dataset", "OTB100", "--data-dir", workspace["data"], "--results", broken]
+    assert cli.main(argv) == 2
+    assert "video Seq0 has 7 frames but 6 result lines" in capsys.readouterr().err
+
+
+def test_nan_results_are_failures_with_a_warning(workspace, capsys):
+    nan_dir = str(workspace["root"] / "results" / "nan")
+    for name, gt in workspace["truth"].items():
+        boxes = gt.copy()
+        boxes[3] = np.nan
+        boxes[4, 2] = -5
+        results.write_results(nan_dir, "OTB100", name, boxes)
+    argv = ["score", "--dataset", "OTB100", "--data-dir", workspace["data"], "--results", nan_dir]
+    with pytest.warns(UserWarning, match="2 result boxes are NaN or have non-positive size"):
+        assert cli.main(argv) == 0
+    # 5 of 7 frames perfect in every video: AUC = 5/7 * 20/21
+    assert f"| nan | {5 / 7 * 20 / 21:.3f} |" in capsys.readouterr().out
+
+
+def test_got10k_toolkit_agrees_within_documented_differences(workspace):
+    metrics_module = pytest.importorskip("got10k.utils.metrics")
+    from siamjax.eval.report import score_trackers
+
+    out = str(workspace["root"] / "results" / "sequential")
+    if not os.path.isdir(out):
+        _eval(workspace, out)
+    videos = read_otb(workspace["data"])
+    ours = score_trackers(videos, "OTB100", {"ours": out})["ours"]
+    success_curves, precision_curves, shortest = [], [], min(len(v) for v in videos)
+    for video in videos:
+        boxes = results.read_boxes(out, "OTB100", video.name, len(video))
+        boxes[0] = video.gt[0]  # got10k forces frame 0 to the ground truth
+        ious = metrics_module.rect_iou(boxes.copy(), video.gt.copy())
+        errors = metrics_module.center_error(boxes, video.gt)
+        success_curves.append([np.mean(ious > t) for t in np.linspace(0, 1, 21)])
+        precision_curves.append([np.mean(errors <= t) for t in range(51)])
+    got10k_auc = float(np.mean(success_curves))
+    got10k_precision = float(np.mean(precision_curves, axis=0)[20])
+    # Only frame 0 differs (pysot's +0.5 px init box vs got10k's gt); every gt box is valid.
+    assert abs(ours["success_auc"] - got10k_auc) <= 1 / shortest + 1e-9
+    assert abs(ours["precision"] - got10k_precision) <= 1 / shortest + 1e-9
