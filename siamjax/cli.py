@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "eval",
         help="run a tracker over a benchmark and write pysot-format results",
         description=(
-            "One-pass evaluation (OTB, LaSOT, GOT-10k, TrackingNet, VOT2018-LT, custom). "
+            "One-pass evaluation (OTB, LaSOT, GOT-10k, TrackingNet, VOT2018-LT, custom) or "
+            "the VOT reset protocol (VOT2016/2018/2019). "
             "Videos with a finished result file in --out are skipped, so an interrupted run "
             "resumes. --batch N steps N videos in lockstep through one network call."
         ),
@@ -108,10 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = subcommands.add_parser(
         "score",
-        help="score result folders: success AUC, precision, normalised precision, plots",
+        help="score result folders: AUC / precision, VOT A-R-EAO or LT F-score, plots",
         description=(
-            "Score one or more trackers' result folders on the same benchmark and write "
-            "scores.json, scores.md and success/precision plots to --report."
+            "Score one or more trackers' result folders on the same benchmark as pysot's "
+            "toolkit does (one-pass: success AUC, precision at 20 px, normalised precision; "
+            "VOT: accuracy, robustness, EAO; VOT2018-LT: precision, recall, F) and write "
+            "scores.json, scores.md and the success/precision or EAO plots to --report."
         ),
     )
     _add_dataset_arguments(score)
@@ -187,7 +190,7 @@ def run_eval(args, overrides) -> int:
             done = run_batched(BatchedTracker(tracker, args.batch), videos, args.out, args.dataset)
         else:
             done = run_sequential(tracker, videos, args.out, args.dataset)
-    except (BenchmarkError, NotImplementedError) as error:
+    except BenchmarkError as error:
         raise CommandError(str(error)) from error
     skipped = len(videos) - len(done)
     print(f"{args.dataset}: tracked {len(done)} videos, {skipped} already done -> {args.out}")
@@ -198,7 +201,7 @@ def run_score(args, overrides) -> int:
     import os
 
     from siamjax.eval.benchmarks import BenchmarkError
-    from siamjax.eval.report import markdown_table, score_trackers, write_report
+    from siamjax.eval.report import markdown_table, score_any, write_report
 
     videos = _load_videos(args)
     result_dirs = {}
@@ -209,12 +212,12 @@ def run_score(args, overrides) -> int:
             raise CommandError(f"two result folders are named {name!r}; use name=path")
         result_dirs[name] = path
     try:
-        summary = score_trackers(videos, args.dataset, result_dirs)
+        mode, summary = score_any(videos, args.dataset, result_dirs)
     except BenchmarkError as error:
         raise CommandError(str(error)) from error
-    print(markdown_table(summary), end="")
+    print(markdown_table(summary, mode), end="")
     if args.report:
-        written = write_report(summary, args.report, title=args.dataset)
+        written = write_report(summary, args.report, title=args.dataset, mode=mode)
         print(f"report: {written['json']}, {written['markdown']}, {', '.join(written['plots'])}")
     return 0
 

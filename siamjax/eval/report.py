@@ -16,8 +16,65 @@ import warnings
 
 import numpy as np
 
-from siamjax.eval import metrics, results
+from siamjax.eval import metrics, results, vot_metrics
+from siamjax.eval.benchmarks import BenchmarkError, protocol
 from siamjax.eval.boxes import region_to_rect
+
+
+def frame_size(video) -> tuple[int, int]:
+    """(W, H) of a video's first frame (the bounds pysot uses for VOT overlaps)."""
+    import cv2
+
+    frame = cv2.imread(video.frame_paths[0], cv2.IMREAD_UNCHANGED)
+    if frame is None:
+        raise BenchmarkError(f"{video.frame_paths[0]}: cannot read image")
+    return frame.shape[1], frame.shape[0]
+
+
+def _gt_regions(video) -> list:
+    """Ground truth as pysot's VOT datasets hold it: NaN rows (absent) become ``[0]``."""
+    return [[0] if np.isnan(row[0]) else row.tolist() for row in video.gt]
+
+
+def score_vot(videos, dataset: str, result_dirs: dict) -> dict:
+    """{tracker: accuracy, robustness, lost_number, eao, eao_curve} (VOT reset protocol)."""
+    sizes = {video.name: frame_size(video) for video in videos}
+    summary = {}
+    for tracker, root in result_dirs.items():
+        per_video = {}
+        for video in videos:
+            trajectory = results.read_trajectory(root, dataset, video.name, len(video))
+            per_video[video.name] = ([trajectory], _gt_regions(video), sizes[video.name])
+        scores = vot_metrics.accuracy_robustness(per_video)
+        expected = vot_metrics.eao(per_video, dataset)
+        scores["eao"] = expected["eao"]
+        scores["eao_curve"] = expected["curve"]
+        summary[tracker] = scores
+    return summary
+
+
+def score_longterm(videos, dataset: str, result_dirs: dict) -> dict:
+    """{tracker: precision, recall, f_score} (VOT-LT)."""
+    sizes = {video.name: frame_size(video) for video in videos}
+    summary = {}
+    for tracker, root in result_dirs.items():
+        per_video = {}
+        for video in videos:
+            trajectory = results.read_trajectory(root, dataset, video.name, len(video))
+            confidences = results.read_confidences(root, dataset, video.name, len(video))
+            per_video[video.name] = (trajectory, confidences, _gt_regions(video), sizes[video.name])
+        summary[tracker] = vot_metrics.longterm_f_score(per_video)
+    return summary
+
+
+def score_any(videos, dataset: str, result_dirs: dict) -> tuple[str, dict]:
+    """(protocol, summary) with the metrics pysot reports for ``dataset``."""
+    mode = protocol(dataset)
+    if mode == "vot":
+        return mode, score_vot(videos, dataset, result_dirs)
+    if mode == "longterm":
+        return mode, score_longterm(videos, dataset, result_dirs)
+    return mode, score_trackers(videos, dataset, result_dirs)
 
 
 def score_trackers(videos, dataset: str, result_dirs: dict) -> dict:
@@ -49,7 +106,25 @@ def score_trackers(videos, dataset: str, result_dirs: dict) -> dict:
     return summary
 
 
-def markdown_table(summary: dict) -> str:
+def markdown_table(summary: dict, mode: str = "ope") -> str:
+    if mode == "vot":
+        lines = [
+            "| tracker | accuracy | robustness | lost number | EAO |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for tracker, s in sorted(summary.items(), key=lambda item: -item[1]["eao"]):
+            lines.append(
+                f"| {tracker} | {s['accuracy']:.3f} | {s['robustness']:.3f} | "
+                f"{s['lost_number']:.1f} | {s['eao']:.3f} |"
+            )
+        return "\n".join(lines) + "\n"
+    if mode == "longterm":
+        lines = ["| tracker | precision | recall | F-score |", "| --- | --- | --- | --- |"]
+        for tracker, s in sorted(summary.items(), key=lambda item: -item[1]["f_score"]):
+            lines.append(
+                f"| {tracker} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f_score']:.3f} |"
+            )
+        return "\n".join(lines) + "\n"
     lines = [
         "| tracker | success AUC | precision (20 px) | norm. precision | invalid frames |",
         "| --- | --- | --- | --- | --- |",
@@ -105,7 +180,33 @@ def plot_curves(summary: dict, out_dir: str, title: str = "") -> list[str]:
     return paths
 
 
-def write_report(summary: dict, out_dir: str, title: str = "") -> dict:
+def plot_eao_curve(summary: dict, out_dir: str, title: str = "") -> list[str]:
+    """eao.png: the expected-overlap curve, EAO range shaded, EAO in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 4))
+    for tracker, scores in sorted(summary.items(), key=lambda item: -item[1]["eao"]):
+        curve = scores["eao_curve"]
+        axis.plot(np.arange(len(curve)), curve, label=f"{tracker} [{scores['eao']:.3f}]")
+    low, high = vot_metrics.EAO_RANGES.get(title, (None, None))
+    if low is not None:
+        axis.axvspan(low, high, color="grey", alpha=0.15)
+    axis.set_xlabel("sequence length")
+    axis.set_ylabel("expected overlap")
+    axis.set_title(f"expected average overlap {title}".strip())
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    path = os.path.join(out_dir, "eao.png")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return [path]
+
+
+def write_report(summary: dict, out_dir: str, title: str = "", mode: str = "ope") -> dict:
     """Writes scores.json, scores.md and the plots; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, "scores.json")
@@ -113,6 +214,11 @@ def write_report(summary: dict, out_dir: str, title: str = "") -> dict:
         json.dump(summary, stream, indent=2)
     md_path = os.path.join(out_dir, "scores.md")
     with open(md_path, "w") as stream:
-        stream.write(markdown_table(summary))
-    plots = plot_curves(summary, out_dir, title)
+        stream.write(markdown_table(summary, mode))
+    if mode == "vot":
+        plots = plot_eao_curve(summary, out_dir, title)
+    elif mode == "ope":
+        plots = plot_curves(summary, out_dir, title)
+    else:
+        plots = []
     return {"json": json_path, "markdown": md_path, "plots": plots}

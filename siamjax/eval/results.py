@@ -5,6 +5,9 @@ Under a tracker's result folder ``R``:
 * one-pass (OTB, LaSOT, custom, ...): ``R/<video>.txt``, one ``x,y,w,h`` line per frame,
   the first being the init box;
 * GOT-10k / TrackingNet: ``R/<video>/<video>_001.txt`` and ``R/<video>/<video>_time.txt``;
+* VOT2016/2018/2019 (reset protocol): ``R/baseline/<video>/<video>_001.txt``, a box per
+  tracked frame and codes ``1`` (init), ``0`` (skipped), ``2`` (failure); boxes as
+  ``%.4f`` of float32 values like pysot's writer;
 * VOT2018-LT: ``R/longterm/<video>/<video>_001.txt`` (``1`` on frame 0) and
   ``<video>_001_confidence.value`` (empty first line).
 
@@ -34,6 +37,8 @@ def result_paths(root: str, dataset: str, video: str) -> dict:
             "confidence": os.path.join(folder, f"{video}_001_confidence.value"),
             "times": os.path.join(folder, f"{video}_time.txt"),
         }
+    if dataset in ("VOT2016", "VOT2017", "VOT2018", "VOT2019"):
+        return {"boxes": os.path.join(root, "baseline", video, f"{video}_001.txt")}
     return {"boxes": os.path.join(root, f"{video}.txt")}
 
 
@@ -60,6 +65,57 @@ def write_results(root, dataset, video, boxes, scores=None, times=None) -> None:
     if "times" in paths and times is not None:
         _write_atomic(paths["times"], [f"{t:.6f}" for t in times])
     _write_atomic(paths["boxes"], lines)
+
+
+def write_trajectory(root, dataset, video, trajectory, scores=None, times=None) -> None:
+    """Writes a runner's per-frame entries: boxes, or one-number codes (VOT protocol)."""
+    paths = result_paths(root, dataset, video)
+    if "baseline" in paths["boxes"].split(os.sep)[-3:]:
+        lines = [
+            f"{int(entry[0]):d}"
+            if len(entry) == 1
+            else ",".join(f"{float(np.float32(v)):.4f}" for v in entry)
+            for entry in trajectory
+        ]
+        _write_atomic(paths["boxes"], lines)
+        return
+    boxes = [[np.nan] * 4 if len(entry) == 1 else entry for entry in trajectory]
+    write_results(root, dataset, video, np.asarray(boxes, np.float64), scores, times)
+
+
+def read_trajectory(root, dataset, video, expected_frames: int) -> list[list[float]]:
+    """Per-frame entries (codes as one-element lists) of a VOT-style result file."""
+    path = result_paths(root, dataset, video)["boxes"]
+    if not os.path.isfile(path):
+        raise BenchmarkError(f"{path}: no result file for video {video}")
+    entries = []
+    with open(path) as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append([float(v) for v in line.strip().split(",")])
+            except ValueError:
+                raise BenchmarkError(f"{path}:{number}: not numbers: {line.strip()!r}") from None
+    if len(entries) != expected_frames:
+        raise BenchmarkError(
+            f"{path}: video {video} has {expected_frames} frames but {len(entries)} result lines"
+        )
+    return entries
+
+
+def read_confidences(root, dataset, video, expected_frames: int) -> np.ndarray:
+    """(N,) long-term confidences, NaN on frame 0 (its line is empty)."""
+    path = result_paths(root, dataset, video)["confidence"]
+    if not os.path.isfile(path):
+        raise BenchmarkError(f"{path}: no confidence file for video {video}")
+    with open(path) as stream:
+        lines = stream.read().splitlines()
+    if len(lines) != expected_frames:
+        raise BenchmarkError(
+            f"{path}: video {video} has {expected_frames} frames but {len(lines)} confidences"
+        )
+    return np.array([np.nan] + [float(v) for v in lines[1:]], np.float64)
 
 
 def is_complete(root, dataset, video) -> bool:

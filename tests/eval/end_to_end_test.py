@@ -14,7 +14,7 @@ from siamjax.eval import results
 from siamjax.eval.benchmarks import read_otb
 from siamjax.models import build_model, init_variables
 from tests.conftest import config_path
-from tests.eval.synthetic_benchmark import write_otb_benchmark
+from tests.eval.synthetic_benchmark import write_otb_benchmark, write_vot_benchmark
 
 CONFIG = config_path("siamrpn_alex_dwxcorr_otb")
 
@@ -128,3 +128,30 @@ def test_got10k_toolkit_agrees_within_documented_differences(workspace):
     # Only frame 0 differs (pysot's +0.5 px init box vs got10k's gt); every gt box is valid.
     assert abs(ours["success_auc"] - got10k_auc) <= 1 / shortest + 1e-9
     assert abs(ours["precision"] - got10k_precision) <= 1 / shortest + 1e-9
+
+
+def test_vot_protocol_end_to_end_batched_equals_sequential(workspace, capsys):
+    data_dir = str(workspace["root"] / "VOT2018")
+    truth = write_vot_benchmark(data_dir, videos=2, frames=12)
+    outs = {}
+    for batch in ("1", "2"):
+        out = str(workspace["root"] / "results_vot" / f"batch{batch}")
+        argv = ["eval", "--config", CONFIG, "--checkpoint", workspace["checkpoint"]]
+        argv += ["--dataset", "VOT2018", "--data-dir", data_dir, "--out", out, "--batch", batch]
+        assert cli.main(argv) == 0
+        outs[batch] = out
+    for name in truth:
+        a = results.read_trajectory(outs["1"], "VOT2018", name, 12)
+        b = results.read_trajectory(outs["2"], "VOT2018", name, 12)
+        assert [len(x) for x in a] == [len(x) for x in b]
+        assert a[0] == [1]
+        for entry_a, entry_b in zip(a, b):
+            np.testing.assert_allclose(entry_a, entry_b, atol=2e-3)
+    report = str(workspace["root"] / "report_vot")
+    argv = ["score", "--dataset", "VOT2018", "--data-dir", data_dir, "--results", outs["1"]]
+    assert cli.main(argv + ["--report", report]) == 0
+    assert "| batch1 |" in capsys.readouterr().out
+    with open(os.path.join(report, "scores.json")) as stream:
+        scores = json.load(stream)["batch1"]
+    assert {"accuracy", "robustness", "eao", "lost_number"} <= set(scores)
+    assert os.path.getsize(os.path.join(report, "eao.png")) > 0

@@ -33,3 +33,23 @@ def write_otb_benchmark(root, videos=3, frames=8, size=(200, 260), separators=("
                 stream.write(separator.join(str(v) for v in box) + "\n")
         truth[name] = np.asarray(boxes, np.float64)
     return truth
+
+
+def write_vot_benchmark(root, videos=2, frames=12, size=(200, 260)):
+    """The same moving boxes in the VOT layout (list.txt, <name>/color/, polygon gt)."""
+    truth = write_otb_benchmark(os.path.join(root, "_otb"), videos, frames, size)
+    names = []
+    for name, boxes in truth.items():
+        colour = os.path.join(root, name, "color")
+        os.makedirs(colour, exist_ok=True)
+        for index in range(frames):
+            source = os.path.join(root, "_otb", name, "img", f"{index + 1:04d}.jpg")
+            os.replace(source, os.path.join(colour, f"{index + 1:08d}.jpg"))
+        with open(os.path.join(root, name, "groundtruth.txt"), "w") as stream:
+            for x, y, w, h in boxes:
+                polygon = (x, y, x + w, y, x + w, y + h, x, y + h)
+                stream.write(",".join(f"{v:.2f}" for v in polygon) + "\n")
+        names.append(name)
+    with open(os.path.join(root, "list.txt"), "w") as stream:
+        stream.write("\n".join(names) + "\n")
+    return truth
