@@ -121,6 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--results", nargs="+", required=True, help="result folders (name=path ok)")
     score.add_argument("--report", help="folder for scores.json / scores.md / plots")
     score.set_defaults(handler=run_score)
+
+    search = subcommands.add_parser(
+        "hp-search",
+        help="grid-search penalty_k / window_influence / lr on a benchmark",
+        description=(
+            "Track the benchmark under every combination of the given values (the config's "
+            "value where a list is not given), the settings of a chunk side by side in one "
+            "batched network call per frame; score each and print them best first. Results "
+            "go to --out/<setting>/, finished (setting, video) pairs are skipped on a rerun."
+        ),
+    )
+    _add_config_argument(search)
+    search.add_argument("--checkpoint", required=True, help="orbax checkpoint directory")
+    _add_dataset_arguments(search)
+    search.add_argument("--out", required=True, help="folder for the per-setting results")
+    search.add_argument("--penalty-k", help="comma-separated values")
+    search.add_argument("--window-influence", help="comma-separated values")
+    search.add_argument("--lr", help="comma-separated values")
+    search.add_argument("--batch", type=int, default=8, help="settings tracked side by side")
+    search.add_argument("--videos", help="comma-separated subset of video names")
+    search.set_defaults(handler=run_hp_search)
     return parser
 
 
@@ -194,6 +215,41 @@ def run_eval(args, overrides) -> int:
         raise CommandError(str(error)) from error
     skipped = len(videos) - len(done)
     print(f"{args.dataset}: tracked {len(done)} videos, {skipped} already done -> {args.out}")
+    return 0
+
+
+def _float_list(text, default, flag):
+    if not text:
+        return [default]
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CommandError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+
+
+def run_hp_search(args, overrides) -> int:
+    import json
+
+    from siamjax.eval.benchmarks import BenchmarkError
+    from siamjax.eval.hp_search import grid, run_search
+    from siamjax.eval.report import markdown_table, score_any
+
+    videos = _load_videos(args)
+    config, tracker = _tracker_from_args(args, overrides)
+    settings = grid(
+        _float_list(args.penalty_k, config.track.penalty_k, "--penalty-k"),
+        _float_list(args.window_influence, config.track.window_influence, "--window-influence"),
+        _float_list(args.lr, config.track.lr, "--lr"),
+    )
+    print(f"{len(settings)} settings x {len(videos)} videos, {args.batch} settings per call")
+    try:
+        folders = run_search(tracker, videos, args.dataset, args.out, settings, args.batch)
+        mode, summary = score_any(videos, args.dataset, folders)
+    except BenchmarkError as error:
+        raise CommandError(str(error)) from error
+    print(markdown_table(summary, mode), end="")
+    with open(f"{args.out}/search.json", "w") as stream:
+        json.dump({"settings": settings, "scores": summary}, stream, indent=2)
     return 0
 
 

@@ -50,8 +50,9 @@ def _vot_polygon(region) -> np.ndarray:
 class VideoSession:
     """One video's protocol state: what to do with the next frame, and its records."""
 
-    def __init__(self, video, mode: str):
+    def __init__(self, video, mode: str, frame_loader=None):
         self.video, self.mode = video, mode
+        self.load = frame_loader or load_frame
         self.index = 0
         self.restart_at = 0  # VOT: the frame of the next (re)initialisation
         self.trajectory, self.scores, self.times = [], [], []
@@ -65,7 +66,7 @@ class VideoSession:
         """('init', frame, box) / ('track', frame) / ('skip',) for frame ``self.index``."""
         if self.mode == "vot" and self.index < self.restart_at:
             return ("skip",)
-        frame = load_frame(self.video.frame_paths[self.index])
+        frame = self.load(self.video.frame_paths[self.index])
         if self.index == self.restart_at:
             region = self.video.gt[self.index]
             if self.mode == "vot":

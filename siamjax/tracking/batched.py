@@ -21,12 +21,23 @@ import numpy as np
 
 
 class BatchedTracker:
-    def __init__(self, tracker, batch_size: int):
+    """``batch_size`` slots sharing ``tracker``'s network.
+
+    ``slot_trackers`` (optional, one per slot) gives each slot its own host logic and
+    hyper-parameters (same network), e.g. one tracker setting per slot for a parameter search.
+    """
+
+    def __init__(self, tracker, batch_size: int, slot_trackers=None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.tracker = tracker
         self.network = tracker.network
         self.batch_size = batch_size
+        self.slot_trackers = list(slot_trackers) if slot_trackers else [tracker] * batch_size
+        if len(self.slot_trackers) != batch_size:
+            raise ValueError(f"{len(self.slot_trackers)} slot trackers for {batch_size} slots")
+        if any(t.network is not self.network for t in self.slot_trackers):
+            raise ValueError("every slot tracker must share the batched tracker's network")
         self.states = [None] * batch_size
         self.template_features = None
         self._set_rows = jax.jit(_set_rows)
@@ -47,7 +58,7 @@ class BatchedTracker:
         new_states = {}
         for row, slot in enumerate(slots):
             frame, box = requests[slot]
-            new_states[slot], crops[row] = self.tracker.init_state(frame, box)
+            new_states[slot], crops[row] = self.slot_trackers[slot].init_state(frame, box)
         features = self.network.template(crops)
         if self.template_features is None:
             self.template_features = jax.tree_util.tree_map(jnp.zeros_like, features)
@@ -65,19 +76,19 @@ class BatchedTracker:
                 raise RuntimeError(f"slot {slot} was not initialised")
         groups = {}
         for slot in sorted(frames):
-            size = self.tracker.instance_size(self.states[slot])
+            size = self.slot_trackers[slot].instance_size(self.states[slot])
             groups.setdefault(size, []).append(slot)
         results = {}
         for instance_size, slots in groups.items():
             crops = np.zeros((self.batch_size, instance_size, instance_size, 3), np.float32)
             scales = {}
             for slot in slots:
-                crops[slot], scales[slot] = self.tracker.search_crop(
+                crops[slot], scales[slot] = self.slot_trackers[slot].search_crop(
                     frames[slot], self.states[slot]
                 )
             scores, deltas = self.network.search(self.template_features, crops)
             for slot in slots:
-                state, box, score = self.tracker.update_state(
+                state, box, score = self.slot_trackers[slot].update_state(
                     self.states[slot],
                     frames[slot].shape[:2],
                     scores[slot],

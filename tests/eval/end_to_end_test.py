@@ -12,6 +12,7 @@ from siamjax.checkpoints import save_variables
 from siamjax.config_loader import load_config
 from siamjax.eval import results
 from siamjax.eval.benchmarks import read_otb
+from siamjax.eval.hp_search import setting_name
 from siamjax.models import build_model, init_variables
 from tests.conftest import config_path
 from tests.eval.synthetic_benchmark import write_otb_benchmark, write_vot_benchmark
@@ -155,3 +156,28 @@ def test_vot_protocol_end_to_end_batched_equals_sequential(workspace, capsys):
         scores = json.load(stream)["batch1"]
     assert {"accuracy", "robustness", "eao", "lost_number"} <= set(scores)
     assert os.path.getsize(os.path.join(report, "eao.png")) > 0
+
+
+def test_hp_search_runs_settings_side_by_side_and_equals_separate_runs(workspace, capsys):
+    out = str(workspace["root"] / "search")
+    argv = ["hp-search", "--config", CONFIG, "--checkpoint", workspace["checkpoint"]]
+    argv += ["--dataset", "OTB100", "--data-dir", workspace["data"], "--out", out]
+    argv += ["--penalty-k", "0.1,0.3", "--lr", "0.2,0.5", "--batch", "3"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "4 settings x 3 videos" in printed
+    with open(os.path.join(out, "search.json")) as stream:
+        summary = json.load(stream)
+    assert len(summary["settings"]) == 4 and len(summary["scores"]) == 4
+    # One setting re-run alone through `siamjax eval` gives the same boxes.
+    single = str(workspace["root"] / "search_single")
+    eval_argv = ["eval", "--config", CONFIG, "--checkpoint", workspace["checkpoint"]]
+    eval_argv += ["--dataset", "OTB100", "--data-dir", workspace["data"], "--out", single]
+    eval_argv += ["--config.track.penalty_k=0.3", "--config.track.lr=0.2"]
+    assert cli.main(eval_argv) == 0
+    window = load_config(CONFIG).track.window_influence
+    name = setting_name({"penalty_k": 0.3, "window_influence": window, "lr": 0.2})
+    for video, gt in workspace["truth"].items():
+        a = results.read_boxes(os.path.join(out, name), "OTB100", video, len(gt))
+        b = results.read_boxes(single, "OTB100", video, len(gt))
+        np.testing.assert_allclose(a, b, atol=1e-3)
