@@ -215,6 +215,11 @@ def run_eval(args, overrides) -> int:
         raise CommandError(str(error)) from error
     skipped = len(videos) - len(done)
     print(f"{args.dataset}: tracked {len(done)} videos, {skipped} already done -> {args.out}")
+    if args.dataset in ("GOT-10k", "TrackingNet") and not all(v.labelled for v in videos):
+        from siamjax.eval.results import submission_archive
+
+        archive = submission_archive(args.out, args.dataset, [v.name for v in videos])
+        print(f"submission archive for the {args.dataset} server: {archive}")
     return 0
 
 
@@ -260,6 +265,12 @@ def run_score(args, overrides) -> int:
     from siamjax.eval.report import markdown_table, score_any, write_report
 
     videos = _load_videos(args)
+    unlabelled = [video.name for video in videos if not video.labelled]
+    if unlabelled:
+        raise CommandError(
+            f"{args.dataset} at {args.data_dir} has no public labels for {len(unlabelled)} "
+            f"videos (e.g. {unlabelled[0]}); submit the archive `siamjax eval` wrote instead"
+        )
     result_dirs = {}
     for entry in args.results:
         name, _, path = entry.rpartition("=") if "=" in entry else ("", "", entry)

@@ -291,6 +291,105 @@ def read_vot(data_dir: str) -> list[Video]:
     return videos
 
 
+# UAV123 sub-sequences cut from one long recording: first frame (1-based) in the folder
+# named before the underscore; the length is the annotation file's.
+UAV123_FIRST_FRAME = {
+    "bird1_2": 775, "bird1_3": 1573, "car1_2": 751, "car1_3": 1627, "car6_2": 487,
+    "car6_3": 1807, "car6_4": 2953, "car6_5": 3925, "car8_2": 1657, "car16_2": 415,
+    "group1_2": 1333, "group1_3": 2515, "group1_4": 3925, "group2_2": 907, "group2_3": 1771,
+    "group3_2": 1567, "group3_3": 2827, "group3_4": 4369, "person2_2": 1189, "person4_2": 1501,
+    "person5_2": 887, "person7_2": 1249, "person8_2": 1075, "person12_2": 601,
+    "person14_2": 847, "person14_3": 1813, "person17_2": 1501, "person19_2": 1243,
+    "person19_3": 2791, "truck4_2": 577, "uav1_2": 1555, "uav1_3": 2473,
+}  # fmt: skip
+UAV123_SPLIT = {name.rsplit("_", 1)[0] for name in UAV123_FIRST_FRAME}
+
+
+def read_uav(data_dir: str, subset: str = "UAV123") -> list[Video]:
+    """UAV123 / UAV20L: ``anno/<subset>/<name>.txt`` + frames in ``data_seq/UAV123/<folder>/``.
+
+    Sub-sequences (``bird1_2``...) start at their frame of the shared folder ``bird1``;
+    NaN rows (target out of view) are kept and count as failures, as in pysot.
+    """
+    anno_dir = os.path.join(data_dir, "anno", subset)
+    _require_dir(anno_dir)
+    videos = []
+    for file_name in sorted(n for n in os.listdir(anno_dir) if n.endswith(".txt")):
+        name = file_name[:-4]
+        path = os.path.join(anno_dir, file_name)
+        gt = read_numbers(path, columns=(4,))
+        stem = name.rsplit("_", 1)[0]
+        split = subset == "UAV123" and stem in UAV123_SPLIT and name.rsplit("_", 1)[1].isdigit()
+        folder = stem if split else name
+        first = UAV123_FIRST_FRAME.get(name, 1) if split else 1
+        frames = numbered_frames(os.path.join(data_dir, "data_seq", "UAV123", folder))
+        videos.append(Video(name, _match_lengths(name, frames, gt, path, first - 1), gt))
+    return videos
+
+
+def read_nfs(data_dir: str, fps: int = 30) -> list[Video]:
+    """Need for Speed: ``<name>/<fps>/<name>/*.jpg`` + ``<name>/<fps>/<name>.txt``.
+
+    Annotation lines are 'id x1 y1 x2 y2 frame lost occluded generated "label"' at 240 fps;
+    the 30 fps frames take every 8th line; lengths may differ by a few frames, the shorter wins.
+    """
+    videos = []
+    for name in _subfolders(data_dir):
+        root = os.path.join(data_dir, name, str(fps))
+        path = os.path.join(root, f"{name}.txt")
+        if not os.path.isfile(path):
+            continue
+        rows = []
+        with open(path) as stream:
+            for number, line in enumerate(stream, start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                try:
+                    x1, y1, x2, y2 = (float(v) for v in fields[1:5])
+                except (ValueError, IndexError):
+                    raise BenchmarkError(
+                        f"{path}:{number}: expected 'id x1 y1 x2 y2 ...'"
+                    ) from None
+                rows.append([x1, y1, x2 - x1, y2 - y1])
+        gt = np.asarray(rows, np.float64)
+        if fps == 30:
+            gt = gt[0::8]
+        frames = numbered_frames(os.path.join(root, name))
+        length = min(len(frames), len(gt))
+        if abs(len(frames) - len(gt)) >= 4:
+            raise BenchmarkError(f"{path}: {len(gt)} boxes for {len(frames)} frames in {name}")
+        videos.append(Video(name, frames[:length], gt[:length]))
+    if not videos:
+        raise BenchmarkError(f"{data_dir}: no NfS sequences (<name>/{fps}/<name>.txt)")
+    return videos
+
+
+def read_pysot_json(data_dir: str, dataset: str) -> list[Video]:
+    """pysot's dataset description ``<data_dir>/<dataset>.json`` (video_dir, img_names,
+    gt_rect, optional absent flags): the exact frame lists pysot evaluates on."""
+    import json
+
+    path = os.path.join(data_dir, f"{dataset}.json")
+    with open(path) as stream:
+        meta = json.load(stream)
+    videos = []
+    for name, entry in meta.items():
+        try:
+            frames = [os.path.join(data_dir, n) for n in entry["img_names"]]
+            gt = [row if len(row) in (4, 8) else [np.nan] * 4 for row in entry["gt_rect"]]
+        except KeyError as error:
+            raise BenchmarkError(f"{path}: video {name} has no field {error}") from None
+        width = max(len(row) for row in gt)
+        gt = np.asarray([row if len(row) == width else [np.nan] * width for row in gt], float)
+        absent = entry.get("absent")
+        evaluate = None if absent is None else np.asarray(absent) == 1
+        if len(gt) != len(frames):
+            raise BenchmarkError(f"{path}: {name} has {len(gt)} boxes for {len(frames)} frames")
+        videos.append(Video(name, frames, gt, evaluate=evaluate))
+    return videos
+
+
 READERS = {
     "OTB100": read_otb,
     "OTB2015": read_otb,
@@ -303,6 +402,10 @@ READERS = {
     "VOT2019": read_vot,
     "VOT2018-LT": read_vot,
     "custom": read_custom,
+    "UAV123": read_uav,
+    "UAV20L": lambda data_dir: read_uav(data_dir, "UAV20L"),
+    "NFS30": read_nfs,
+    "NFS240": lambda data_dir: read_nfs(data_dir, 240),
 }
 
 PROTOCOLS = {
@@ -319,6 +422,10 @@ def protocol(dataset: str) -> str:
 
 
 def load_benchmark(dataset: str, data_dir: str) -> list[Video]:
+    """Reads ``data_dir`` in ``dataset``'s official layout; a pysot ``<dataset>.json`` in
+    ``data_dir`` takes precedence (it fixes pysot's exact frame lists)."""
+    if os.path.isfile(os.path.join(data_dir, f"{dataset}.json")):
+        return read_pysot_json(data_dir, dataset)
     try:
         reader = READERS[dataset]
     except KeyError:

@@ -4,7 +4,9 @@ Under a tracker's result folder ``R``:
 
 * one-pass (OTB, LaSOT, custom, ...): ``R/<video>.txt``, one ``x,y,w,h`` line per frame,
   the first being the init box;
-* GOT-10k / TrackingNet: ``R/<video>/<video>_001.txt`` and ``R/<video>/<video>_time.txt``;
+* GOT-10k: ``R/<video>/<video>_001.txt`` and ``R/<video>/<video>_time.txt`` (the layout
+  its evaluation server expects; ``submission_archive`` zips it);
+* TrackingNet: ``R/<video>.txt`` like one-pass datasets (zipped flat for its server);
 * VOT2016/2018/2019 (reset protocol): ``R/baseline/<video>/<video>_001.txt``, a box per
   tracked frame and codes ``1`` (init), ``0`` (skipped), ``2`` (failure); boxes as
   ``%.4f`` of float32 values like pysot's writer;
@@ -24,7 +26,7 @@ from siamjax.eval.benchmarks import BenchmarkError
 
 
 def result_paths(root: str, dataset: str, video: str) -> dict:
-    if dataset in ("GOT-10k", "TrackingNet"):
+    if dataset == "GOT-10k":
         folder = os.path.join(root, video)
         return {
             "boxes": os.path.join(folder, f"{video}_001.txt"),
@@ -116,6 +118,22 @@ def read_confidences(root, dataset, video, expected_frames: int) -> np.ndarray:
             f"{path}: video {video} has {expected_frames} frames but {len(lines)} confidences"
         )
     return np.array([np.nan] + [float(v) for v in lines[1:]], np.float64)
+
+
+def submission_archive(root: str, dataset: str, video_names) -> str:
+    """Zips the results of ``video_names`` for GOT-10k's or TrackingNet's server -> path."""
+    import zipfile
+
+    if dataset not in ("GOT-10k", "TrackingNet"):
+        raise ValueError(f"{dataset} has no submission server format")
+    archive = os.path.normpath(root) + ".zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for video in sorted(video_names):
+            for path in result_paths(root, dataset, video).values():
+                if not os.path.isfile(path):
+                    raise BenchmarkError(f"{path}: missing; run the evaluation to the end first")
+                bundle.write(path, os.path.relpath(path, root))
+    return archive
 
 
 def is_complete(root, dataset, video) -> bool:

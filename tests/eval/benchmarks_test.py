@@ -130,3 +130,41 @@ def test_result_files_round_trip_and_wrong_length_is_named(tmp_path):
     folder = tmp_path / "longterm" / "car"
     assert (folder / "car_001.txt").read_text().splitlines()[0] == "1"
     assert (folder / "car_001_confidence.value").read_text() == "\n0.750000\n"
+
+
+def test_uav123_sub_sequences_start_inside_the_shared_folder(tmp_path):
+    _frames(str(tmp_path / "data_seq" / "UAV123" / "bird1"), 780, digits=6)
+    _frames(str(tmp_path / "data_seq" / "UAV123" / "boat1"), 3, digits=6)
+    _lines(str(tmp_path / "anno" / "UAV123" / "bird1_2.txt"), [(1, 2, 3, 4)] * 5)
+    _lines(
+        str(tmp_path / "anno" / "UAV123" / "boat1.txt"), [(1, 2, 3, 4), ("NaN",) * 4, (1, 2, 3, 4)]
+    )
+    videos = {v.name: v for v in load_benchmark("UAV123", str(tmp_path))}
+    assert os.path.basename(videos["bird1_2"].frame_paths[0]) == "000775.jpg"
+    assert len(videos["bird1_2"]) == 5
+    assert np.isnan(videos["boat1"].gt[1]).all()
+
+
+def test_nfs_takes_every_eighth_240fps_label(tmp_path):
+    root = tmp_path / "ball" / "30"
+    _frames(str(root / "ball"), 3, digits=5)
+    lines = [f'1 {i} 10 {i + 20} 40 {i} 0 0 0 "ball"\n' for i in range(17)]
+    (root / "ball.txt").write_text("".join(lines))
+    (video,) = load_benchmark("NFS30", str(tmp_path))
+    np.testing.assert_array_equal(video.gt[:, 0], [0, 8, 16])
+    np.testing.assert_array_equal(video.gt[0], [0, 10, 20, 30])
+
+
+def test_pysot_json_takes_precedence(tmp_path):
+    import json
+
+    _frames(str(tmp_path / "Seq" / "img"), 3)
+    names = [f"Seq/img/{i:04d}.jpg" for i in (2, 3)]
+    rects = [[1, 2, 3, 4], [5, 6, 7, 8]]
+    meta = {
+        "Seq": {"video_dir": "Seq", "img_names": names, "gt_rect": rects, "init_rect": rects[0]}
+    }
+    (tmp_path / "OTB100.json").write_text(json.dumps(meta))
+    (video,) = load_benchmark("OTB100", str(tmp_path))
+    assert [os.path.basename(p) for p in video.frame_paths] == ["0002.jpg", "0003.jpg"]
+    assert video.gt[1].tolist() == [5, 6, 7, 8]

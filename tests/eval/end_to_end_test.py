@@ -181,3 +181,27 @@ def test_hp_search_runs_settings_side_by_side_and_equals_separate_runs(workspace
         a = results.read_boxes(os.path.join(out, name), "OTB100", video, len(gt))
         b = results.read_boxes(single, "OTB100", video, len(gt))
         np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_got10k_test_split_writes_a_submission_archive(workspace, capsys):
+    import shutil
+    import zipfile
+
+    data_dir = workspace["root"] / "GOT-10k" / "test"
+    for name, gt in workspace["truth"].items():
+        target = data_dir / f"GOT-10k_Test_{name}"
+        shutil.copytree(os.path.join(workspace["data"], name, "img"), target)
+        (target / "groundtruth.txt").write_text(",".join(str(v) for v in gt[0]) + "\n")
+    out = str(workspace["root"] / "results_got" / "ours")
+    argv = ["eval", "--config", CONFIG, "--checkpoint", workspace["checkpoint"]]
+    argv += ["--dataset", "GOT-10k", "--data-dir", str(data_dir), "--out", out, "--batch", "2"]
+    assert cli.main(argv) == 0
+    assert "submission archive" in capsys.readouterr().out
+    with zipfile.ZipFile(out + ".zip") as bundle:
+        names = sorted(bundle.namelist())
+    assert "GOT-10k_Test_Seq0/GOT-10k_Test_Seq0_001.txt" in names
+    assert "GOT-10k_Test_Seq0/GOT-10k_Test_Seq0_time.txt" in names
+    assert len(names) == 6
+    score = ["score", "--dataset", "GOT-10k", "--data-dir", str(data_dir), "--results", out]
+    assert cli.main(score) == 2
+    assert "no public labels" in capsys.readouterr().err
