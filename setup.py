@@ -9,7 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["siamjax", "siamjax.*"]),
+    packages=find_packages(include=["siamjax", "siamjax.*", "data_prep", "data_prep.*"]),
     install_requires=[
         "jax>=0.10",
         "flax>=0.12",
@@ -22,6 +22,7 @@ setup(
         "tensorflow-datasets>=4.9.9",
         "tqdm>=4.66",
         "matplotlib>=3.8",
+        "scikit-image>=0.22",
     ],
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.6", "got10k>=0.1.3"],

@@ -94,3 +94,27 @@ def mobilev2_model(config) -> None:
             "correlation": "depthwise_taps",
         }
     )
+
+
+def input_config(datasets) -> ml_collections.ConfigDict:
+    """``config.input``: pysot's training-data settings (SPEC §6.2, §6.4).
+
+    ``datasets``: sequence of dicts with ``name``, ``path`` (a prepared folder),
+    ``frame_range`` and ``num_use`` (-1 = every video once per pick list).
+    """
+    config = ml_collections.ConfigDict()
+    config.datasets = [ml_collections.ConfigDict(dict(entry)) for entry in datasets]
+    config.videos_per_epoch = 600000
+    config.neg = 0.2
+    config.gray = 0.0
+    config.exemplar_size = 127
+    config.search_size = 255
+    config.template = ml_collections.ConfigDict(
+        {"shift": 4.0, "scale": 0.05, "blur": 0.0, "flip": 0.0, "color": 1.0}
+    )
+    config.search = ml_collections.ConfigDict(
+        {"shift": 64.0, "scale": 0.18, "blur": 0.2, "flip": 0.0, "color": 1.0}
+    )
+    # Truncated / unreadable shards: error (False) or skip with a counted warning (True).
+    config.skip_corrupt = False
+    return config

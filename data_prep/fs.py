@@ -1,0 +1,100 @@
+"""File access for local paths and any URL ``tf.io.gfile`` handles (``gs://`` ...).
+
+Local paths use ``os`` (no TensorFlow import); paths with a scheme go through gfile.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def is_url(path: str) -> bool:
+    return "://" in str(path)
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def join(*parts) -> str:
+    if is_url(parts[0]):
+        return "/".join([str(parts[0]).rstrip("/")] + [str(p).strip("/") for p in parts[1:]])
+    return os.path.join(*parts)
+
+
+def listdir(path: str) -> list[str]:
+    if is_url(path):
+        return sorted(name.rstrip("/") for name in _gfile().listdir(path))
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
+def isdir(path: str) -> bool:
+    return _gfile().isdir(path) if is_url(path) else os.path.isdir(path)
+
+
+def isfile(path: str) -> bool:
+    if is_url(path):
+        return _gfile().exists(path) and not _gfile().isdir(path)
+    return os.path.isfile(path)
+
+
+def exists(path: str) -> bool:
+    return _gfile().exists(path) if is_url(path) else os.path.exists(path)
+
+
+def makedirs(path: str) -> None:
+    if is_url(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def read_bytes(path: str) -> bytes:
+    if is_url(path):
+        with _gfile().GFile(path, "rb") as stream:
+            return stream.read()
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes via a temporary name and a rename, so a file that exists is complete."""
+    temporary = f"{path}.partial"
+    if is_url(path):
+        with _gfile().GFile(temporary, "w") as stream:
+            stream.write(text)
+        _gfile().rename(temporary, path, overwrite=True)
+    else:
+        with open(temporary, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+
+
+def rename(source: str, target: str) -> None:
+    if is_url(source):
+        _gfile().rename(source, target, overwrite=True)
+    else:
+        os.replace(source, target)
+
+
+def walk_files(root: str, suffix: str):
+    """Paths under ``root`` ending with ``suffix``, sorted."""
+    if is_url(root):
+        found = []
+        for folder, _, names in _gfile().walk(root):
+            found += [join(folder, n) for n in names if n.endswith(suffix)]
+        return sorted(found)
+    found = []
+    for folder, _, names in os.walk(root):
+        found += [os.path.join(folder, n) for n in names if n.endswith(suffix)]
+    return sorted(found)
+
+
+def size(path: str) -> int:
+    return _gfile().stat(path).length if is_url(path) else os.path.getsize(path)

@@ -1,0 +1,106 @@
+"""pysot's augmentation (SPEC §6.4): crop geometry in numpy, pixel work in TensorFlow.
+
+``crop_geometry`` turns one crop's random draws into the crop box, the target box in the
+output crop and the source position of every output row and column of OpenCV's
+``warpAffine`` (the map is a pure scale + shift, so the warp is separable). OpenCV 5
+samples uint8 images at float32 positions and rounds half to even (measured: 0.02 % of
+pixels differ by one grey level from this emulation, none by more; OpenCV 4 quantised
+positions to 1/32 px, up to 4 levels apart on hard edges). ``augment_image`` (TF ops,
+inside tf.data) applies gray (OpenCV's fixed-point BGR2GRAY), the warp (outside the 511
+image = 0), the colour offset (not clipped), the cross-shaped blur (reflect-101 border)
+and the flip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sample_positions(scale: float, offset: float, size: int):
+    """Source positions (float32) of the 1-D map u -> scale·u + offset, as warpAffine
+    inverts it: x = u·(1/scale) + (−offset/scale)."""
+    inverse = np.float32(1.0 / scale)
+    start = np.float32(-offset / scale)
+    return np.arange(size, dtype=np.float32) * inverse + start
+
+
+def crop_geometry(draws: dict, box_xyxy, out_size: int, image_size: int = 511) -> dict:
+    """Crop box, output target box and warp grid for one crop (SPEC §6.4 steps 2-6, 9)."""
+    centre = image_size // 2
+    side = out_size - 1
+    x1, y1 = centre - side / 2, centre - side / 2
+    width = height = float(side)
+    scale_x, scale_y = draws["scale_x"], draws["scale_y"]
+    scale_x = min(scale_x, float(image_size) / width)
+    scale_y = min(scale_y, float(image_size) / height)
+    cx, cy = x1 + width / 2, y1 + height / 2
+    width, height = width * scale_x, height * scale_y
+    x1, y1, x2, y2 = cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2
+    shift_x = max(-x1, min(image_size - 1 - x2, draws["shift_x"]))
+    shift_y = max(-y1, min(image_size - 1 - y2, draws["shift_y"]))
+    x1, y1, x2, y2 = x1 + shift_x, y1 + shift_y, x2 + shift_x, y2 + shift_y
+    bx1, by1, bx2, by2 = (float(v) for v in box_xyxy)
+    box = np.array([(bx1 - x1) / scale_x, (by1 - y1) / scale_y,
+                    (bx2 - x1) / scale_x, (by2 - y1) / scale_y])  # fmt: skip
+    a, b = (out_size - 1) / (x2 - x1), (out_size - 1) / (y2 - y1)
+    xs = _sample_positions(a, -a * x1, out_size)
+    ys = _sample_positions(b, -b * y1, out_size)
+    if draws.get("flip"):
+        box = np.array([out_size - 1 - box[2], box[1], out_size - 1 - box[0], box[3]])
+    return {
+        "crop_box": np.array([x1, y1, x2, y2]),
+        "box": box.astype(np.float32),
+        "xs": xs,
+        "ys": ys,
+    }
+
+
+def _gather_linear(tf, values, positions, axis, limit):
+    """Linear interpolation along ``axis`` at float positions, zero outside [0, limit)."""
+    base = tf.floor(positions)
+    index = tf.cast(base, tf.int32)
+    weight = tf.reshape(positions - base, [-1] + [1] * (2 - axis))
+    result = 0.0
+    for step, w in ((0, 1.0 - weight), (1, weight)):
+        position = index + step
+        valid = tf.cast((position >= 0) & (position < limit), tf.float32)
+        taken = tf.gather(values, tf.clip_by_value(position, 0, limit - 1), axis=axis)
+        result += taken * tf.reshape(valid, [-1] + [1] * (2 - axis)) * w
+    return result
+
+
+def augment_image(image, geometry, colour_offset_bgr, blur_size, blur_weight, flip, gray):
+    """(511, 511, 3) uint8 BGR tensor -> (out, out, 3) float32 BGR, unnormalised (TF ops)."""
+    import tensorflow as tf
+
+    image = tf.cast(image, tf.int32)
+    size = tf.shape(image)[0]
+
+    def to_gray(img):
+        blue, green, red = img[..., 0], img[..., 1], img[..., 2]
+        # OpenCV's fixed-point BGR2GRAY for uint8
+        luma = (blue * 1868 + green * 9617 + red * 4899 + 8192) // 16384
+        return tf.stack([luma, luma, luma], axis=-1)
+
+    image = tf.cond(gray, lambda: to_gray(image), lambda: image)
+    image = tf.cast(image, tf.float32)
+    rows = _gather_linear(tf, image, geometry["ys"], 0, size)
+    crop = _gather_linear(tf, rows, geometry["xs"], 1, size)
+    crop = tf.round(crop)  # OpenCV's uint8 result: nearest, ties to even
+    crop = crop - tf.cast(colour_offset_bgr, tf.float32)
+
+    def blur(img):
+        half = blur_size // 2
+        padded = tf.pad(img, [[half, half], [half, half], [0, 0]], mode="REFLECT")
+        k = tf.cast(blur_size, tf.float32)
+        zeros_row = tf.zeros_like(padded[:1])
+        rows_sum = tf.cumsum(tf.concat([zeros_row, padded], 0), axis=0)
+        vertical = (rows_sum[blur_size:] - rows_sum[:-blur_size])[:, half:-half] / k
+        zeros_col = tf.zeros_like(padded[:, :1])
+        cols_sum = tf.cumsum(tf.concat([zeros_col, padded], 1), axis=1)
+        horizontal = (cols_sum[:, blur_size:] - cols_sum[:, :-blur_size])[half:-half] / k
+        return blur_weight * vertical + (1.0 - blur_weight) * horizontal
+
+    crop = tf.cond(blur_size > 0, lambda: blur(crop), lambda: crop)
+    crop = tf.cond(flip, lambda: crop[:, ::-1], lambda: crop)
+    return crop

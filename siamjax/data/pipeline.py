@@ -1,0 +1,124 @@
+"""The tf.data training pipeline: per-host pair batches with a checkpointable position.
+
+    iterator = PairIterator(config.input, seed=config.seed, batch_size=per_host_batch)
+    batch = next(iterator)    # numpy: template (B,127,127,3), search (B,255,255,3) float32
+                              # BGR 0-255; search_box (B,4) x1,y1,x2,y2 in search-crop pixels;
+                              # negative (B,) bool
+    state = iterator.state()  # {"position": n}; PairIterator(..., position=n) resumes exactly
+
+Sample ``i`` of a host is a pure function of (seed, host, i) (``PairSampler.spec``), read
+by byte offset and augmented with TF ops in parallel (``deterministic=True`` keeps the
+order), so a run restored at a saved position sees exactly the stream it would have seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from siamjax.data.augment import augment_image, crop_geometry
+from siamjax.data.sampling import PairSampler
+from siamjax.data.sources import RecordReader, load_sources
+
+_FIELDS = ("jpeg", "box", "xs", "ys", "colour", "blur_size", "blur_weight", "flip")
+
+
+class PairSource:
+    """Sources + sampler + reader of one host; ``load(position)`` gives a sample's inputs."""
+
+    def __init__(self, input_config, seed, process_index=None, process_count=None):
+        if process_index is None or process_count is None:
+            import jax
+
+            process_index, process_count = jax.process_index(), jax.process_count()
+        self.sources = load_sources(input_config, process_index, process_count)
+        self.sampler = PairSampler(self.sources, input_config, seed, process_index)
+        self.reader = RecordReader(self.sources)
+        self.sizes = {"template": int(input_config.exemplar_size),
+                      "search": int(input_config.search_size)}  # fmt: skip
+
+    def load(self, position):
+        spec = self.sampler.spec(int(position))
+        outputs = []
+        for role in ("template", "search"):
+            crop = spec[role]
+            geometry = crop_geometry(crop, crop["box"], self.sizes[role])
+            outputs += [
+                np.frombuffer(self.reader.image_bytes(*crop["ref"]), np.uint8).tobytes(),
+                geometry["box"],
+                geometry["xs"],
+                geometry["ys"],
+                np.asarray(crop["colour_offset_bgr"], np.float32),
+                np.int32(crop["blur_size"]),
+                np.float32(crop["blur_weight"]),
+                np.bool_(crop["flip"]),
+            ]
+        return (*outputs, np.bool_(spec["gray"]), np.bool_(spec["negative"]))
+
+
+def make_dataset(pair_source: PairSource, batch_size: int, start_position: int = 0):
+    """tf.data.Dataset of per-host batches starting at sample ``start_position``."""
+    import tensorflow as tf
+
+    dtypes = [tf.string, tf.float32, tf.float32, tf.float32, tf.float32, tf.int32, tf.float32,
+              tf.bool] * 2 + [tf.bool, tf.bool]  # fmt: skip
+
+    def load(position):
+        values = tf.numpy_function(pair_source.load, [position], dtypes, stateful=False)
+        return values
+
+    def build(*values):
+        gray, negative = values[-2], values[-1]
+        sample = {"negative": negative}
+        for offset, role in ((0, "template"), (len(_FIELDS), "search")):
+            jpeg, box, xs, ys, colour, blur_size, blur_weight, flip = values[offset : offset + 8]
+            size = pair_source.sizes[role]
+            image = tf.io.decode_jpeg(jpeg, channels=3)[..., ::-1]  # RGB -> BGR
+            xs.set_shape([size])
+            ys.set_shape([size])
+            crop = augment_image(image, {"xs": xs, "ys": ys}, colour, blur_size, blur_weight,
+                                 flip, gray)  # fmt: skip
+            crop.set_shape([size, size, 3])
+            sample[role] = crop
+            if role == "search":
+                box.set_shape([4])
+                sample["search_box"] = box
+        sample["negative"].set_shape([])
+        return sample
+
+    options = tf.data.Options()
+    options.deterministic = True
+    dataset = tf.data.Dataset.range(int(start_position), 2**62)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    return dataset.prefetch(2).with_options(options)
+
+
+class PairIterator:
+    """Iterates numpy batches; ``state()`` is the position of the next unread sample."""
+
+    def __init__(self, input_config, seed: int, batch_size: int, position: int = 0,
+                 process_index=None, process_count=None, pair_source=None):  # fmt: skip
+        self.source = pair_source or PairSource(input_config, seed, process_index, process_count)
+        self.batch_size = int(batch_size)
+        self.position = int(position)
+        self._iterator = iter(
+            make_dataset(self.source, self.batch_size, self.position).as_numpy_iterator()
+        )
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        batch = next(self._iterator)
+        self.position += self.batch_size
+        return batch
+
+    def state(self) -> dict:
+        return {"position": self.position}
+
+    def restore(self, state: dict) -> PairIterator:
+        """A new iterator over the same sources continuing at ``state['position']``."""
+        return PairIterator(
+            None, 0, self.batch_size, int(state["position"]), pair_source=self.source
+        )

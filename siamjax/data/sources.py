@@ -1,0 +1,203 @@
+"""Per-host training sources: prepared shards -> an in-memory index of tracks.
+
+    sources = load_sources(config.input, process_index, process_count)
+
+Each host takes the shard files of every dataset as ``files[process_index::process_count]``
+(sorted names) before reading anything, so hosts see disjoint files. Only the shard
+indices are loaded; records are read on demand by byte offset (``RecordReader``). A shard
+shorter than its index says (a truncated copy) stops loading with an error naming the
+shard, unless ``skip_corrupt`` is set: then it is skipped with a warning and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+
+import numpy as np
+
+from siamjax.data import schema
+
+log = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """Prepared data that cannot be used (missing, truncated, corrupt), naming the file."""
+
+
+def _fs():
+    from data_prep import fs
+
+    return fs
+
+
+@dataclasses.dataclass
+class Source:
+    """One dataset on one host: tracks grouped by video, records by track.
+
+    ``frames``, ``boxes`` (x1, y1, x2, y2 in the original image), ``shard_ids``,
+    ``offsets``, ``lengths`` are flat per-record arrays sorted by (video, track, frame);
+    ``track_ranges[t] = (start, stop)`` into them; ``video_tracks[v]`` lists track numbers.
+    """
+
+    name: str
+    frame_range: int
+    num_use: int
+    shards: list
+    frames: np.ndarray
+    boxes: np.ndarray
+    shard_ids: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    track_ranges: np.ndarray
+    video_tracks: list
+    video_names: list
+    skipped_shards: list
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.video_tracks)
+
+    @property
+    def num_records(self) -> int:
+        return len(self.frames)
+
+
+def host_shards(shard_files, process_index: int, process_count: int):
+    """The files of one host: ``sorted(files)[process_index::process_count]``."""
+    return sorted(shard_files)[process_index::process_count]
+
+
+def list_shards(path: str) -> list[str]:
+    fs = _fs()
+    if not fs.isdir(path):
+        raise DataError(f"{path}: prepared data folder does not exist (run `siamjax prep`)")
+    names = [n for n in fs.listdir(path) if n.endswith(".tfrecord")]
+    if not names:
+        raise DataError(f"{path}: no .tfrecord shards")
+    return [fs.join(path, n) for n in names]
+
+
+def load_source(entry, process_index=0, process_count=1, skip_corrupt=False) -> Source:
+    """Loads the index of one dataset entry (``name``, ``path``, ``frame_range``, ``num_use``)."""
+    fs = _fs()
+    shards = host_shards(list_shards(entry.path), process_index, process_count)
+    if not shards:
+        raise DataError(
+            f"{entry.path}: fewer shards than the {process_count} hosts; re-run prep with "
+            "fewer --videos-per-shard"
+        )
+    rows, kept, skipped = [], [], []
+    for shard in shards:
+        index_path = fs.join(os.path.dirname(shard), schema.index_name(os.path.basename(shard)))
+        if not fs.isfile(index_path):
+            problem = f"{shard}: index {index_path} missing (unfinished prep?)"
+        else:
+            payload = json.loads(fs.read_text(index_path))
+            expected, actual = payload["bytes"], fs.size(shard)
+            problem = None
+            if actual < expected:
+                problem = f"{shard}: truncated ({actual} of {expected} bytes)"
+        if problem:
+            if not skip_corrupt:
+                raise DataError(problem + "; set config.input.skip_corrupt to skip it")
+            log.warning("skipping %s", problem)
+            skipped.append(problem)
+            continue
+        shard_id = len(kept)
+        kept.append(shard)
+        rows += [(*record, shard_id) for record in payload["records"]]
+    if not rows:
+        raise DataError(f"{entry.path}: no usable records on host {process_index}")
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    frames = np.array([r[2] for r in rows], np.int64)
+    boxes = np.array([r[3:7] for r in rows], np.float64)
+    offsets = np.array([r[7] for r in rows], np.int64)
+    lengths = np.array([r[8] for r in rows], np.int64)
+    shard_ids = np.array([r[9] for r in rows], np.int32)
+    track_ranges, video_tracks, video_names = [], [], []
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i][:2] != rows[start][:2]:
+            if not video_names or video_names[-1] != rows[start][0]:
+                video_names.append(rows[start][0])
+                video_tracks.append([])
+            video_tracks[-1].append(len(track_ranges))
+            track_ranges.append((start, i))
+            start = i
+    num_use = int(entry.get("num_use", -1))
+    return Source(
+        name=entry.get("name", os.path.basename(entry.path.rstrip("/"))),
+        frame_range=int(entry.get("frame_range", 100)),
+        num_use=len(video_names) if num_use < 0 else num_use,
+        shards=kept,
+        frames=frames,
+        boxes=boxes,
+        shard_ids=shard_ids,
+        offsets=offsets,
+        lengths=lengths,
+        track_ranges=np.asarray(track_ranges, np.int64),
+        video_tracks=video_tracks,
+        video_names=video_names,
+        skipped_shards=skipped,
+    )
+
+
+def load_sources(input_config, process_index=None, process_count=None) -> list[Source]:
+    if process_index is None or process_count is None:
+        import jax
+
+        process_index, process_count = jax.process_index(), jax.process_count()
+    skip = bool(input_config.get("skip_corrupt", False))
+    return [
+        load_source(entry, process_index, process_count, skip) for entry in input_config.datasets
+    ]
+
+
+class RecordReader:
+    """Reads record bytes by (shard, offset, length); one open file per shard and thread."""
+
+    def __init__(self, sources):
+        self._paths = [list(source.shards) for source in sources]
+        self._local = threading.local()
+
+    def _file(self, source_id, shard_id):
+        files = getattr(self._local, "files", None)
+        if files is None:
+            files = self._local.files = {}
+        key = (source_id, shard_id)
+        if key not in files:
+            path = self._paths[source_id][shard_id]
+            if "://" in path:
+                import tensorflow as tf
+
+                files[key] = tf.io.gfile.GFile(path, "rb")
+            else:
+                files[key] = open(path, "rb")  # noqa: SIM115 (kept open for reuse)
+        return files[key]
+
+    def read(self, source_id, shard_id, offset, length) -> bytes:
+        handle = self._file(source_id, shard_id)
+        handle.seek(int(offset))
+        header = handle.read(schema.RECORD_HEADER)
+        data = handle.read(int(length))
+        if not schema.check_header(header[:8], int(length)) or len(data) != length:
+            path = self._paths[source_id][shard_id]
+            raise DataError(f"{path}: record at byte {offset} is corrupt or truncated")
+        return data
+
+    def image_bytes(self, source_id, shard_id, offset, length) -> bytes:
+        """The JPEG bytes of a record (the Example's ``image`` feature)."""
+        from google.protobuf.message import DecodeError
+        from tensorflow.core.example import example_pb2
+
+        data = self.read(source_id, shard_id, offset, length)
+        try:
+            example = example_pb2.Example.FromString(data)
+        except DecodeError as error:
+            path = self._paths[source_id][shard_id]
+            raise DataError(f"{path}: record at byte {offset} is not an Example") from error
+        return example.features.feature["image"].bytes_list.value[0]
