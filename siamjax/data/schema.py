@@ -52,7 +52,8 @@ def encode_example(dataset, video, track, frame, box_xyxy, jpeg: bytes) -> bytes
             }
         )
     )
-    return example.SerializeToString()
+    # deterministic=True sorts the feature map, so equal input gives equal bytes in any process
+    return example.SerializeToString(deterministic=True)
 
 
 def feature_spec():
