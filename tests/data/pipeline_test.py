@@ -150,3 +150,21 @@ def test_augmentation_matches_opencv_within_one_grey_level():
     red = np.argwhere((plain[..., 2] > 200) & (plain[..., 0] < 50))
     (top, left), (bottom, right) = red.min(0), red.max(0)
     np.testing.assert_allclose([left, top, right, bottom], geometry["box"], atol=1.5)
+
+
+def test_negative_pairs_draw_the_search_from_a_uniformly_chosen_dataset(prepared, tmp_path):
+    write_custom(str(tmp_path / "raw"), videos=2, frames=3, seed=9)
+    prepare("custom", str(tmp_path / "raw"), str(tmp_path / "small"), progress=False)
+    config = _config(prepared / "data")
+    small = {"name": "small", "path": str(tmp_path / "small"), "frame_range": 1, "num_use": 20}
+    config.datasets.append(input_config([small]).datasets[0])
+    config.videos_per_epoch = 2000
+    config.neg = 0.5
+    sampler = PairSampler(load_sources(config, 0, 1), config, seed=1)
+    specs = [sampler.spec(i) for i in range(2000)]
+    negatives = [s for s in specs if s["negative"]]
+    from_small = sum(s["search"]["record"][0] == "small" for s in negatives)
+    assert abs(from_small / len(negatives) - 0.5) < 0.08  # uniform over the two datasets
+    templates_small = sum(s["template"]["record"][0] == "small" for s in specs)
+    # NUM_USE: 'small' contributes 20 picks per list, 'toy' its 6 videos -> 20/26 of samples
+    assert abs(templates_small / 2000 - 20 / 26) < 0.05
