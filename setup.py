@@ -23,6 +23,8 @@ setup(
         "tqdm>=4.66",
         "matplotlib>=3.8",
         "scikit-image>=0.22",
+        # TensorBoard scalars from training (tf.summary needs the tensorboard package).
+        "tensorboard>=2.20",
     ],
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.6", "got10k>=0.1.3"],

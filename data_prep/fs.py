@@ -59,6 +59,11 @@ def read_bytes(path: str) -> bytes:
         return stream.read()
 
 
+def open_file(path: str, mode: str = "r"):
+    """A file object for a local path or a URL (gfile; append to a URL rewrites on GCS)."""
+    return _gfile().GFile(path, mode) if is_url(path) else open(path, mode)
+
+
 def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8")
 

@@ -118,3 +118,62 @@ def input_config(datasets) -> ml_collections.ConfigDict:
     # Truncated / unreadable shards: error (False) or skip with a counted warning (True).
     config.skip_corrupt = False
     return config
+
+
+def pysot_training_datasets(root: str = "data") -> list[dict]:
+    """pysot's four training sets (SPEC §6.2) as prepared by ``siamjax prep`` under ``root``."""
+    return [
+        {"name": "vid", "path": f"{root}/vid", "frame_range": 100, "num_use": 100000},
+        {"name": "ytbb", "path": f"{root}/ytbb", "frame_range": 3, "num_use": -1},
+        {"name": "coco", "path": f"{root}/coco", "frame_range": 1, "num_use": -1},
+        {"name": "det", "path": f"{root}/det", "frame_range": 1, "num_use": -1},
+    ]
+
+
+def train_config(gpus: int, per_gpu_batch: int) -> ml_collections.ConfigDict:
+    """``config.train``: pysot's optimisation recipe (SPEC §5, §7) for ``gpus`` × ``per_gpu_batch``.
+
+    The global batch is ``gpus · per_gpu_batch`` and BatchNorm / loss groups have
+    ``per_gpu_batch`` samples, so the recipe is the same on any number of devices.
+    """
+    config = ml_collections.ConfigDict()
+    config.batch_size = gpus * per_gpu_batch  # global, all processes together
+    config.bn_group_size = per_gpu_batch  # pysot's per-GPU batch: BN statistics and loss means
+    config.schedule = ml_collections.ConfigDict(
+        {
+            "epochs": 20,
+            "warmup_epochs": 5,
+            "warmup_start_lr": 0.001,
+            "warmup_end_lr": 0.005,
+            "base_lr": 0.005,
+            "end_lr": 0.0005,
+            "per_step": False,  # pysot: constant within an epoch
+        }
+    )
+    config.momentum = 0.9
+    config.weight_decay = 1e-4
+    config.grad_clip = 10.0
+    config.backbone = ml_collections.ConfigDict(
+        {
+            "train_epoch": 10,
+            "layers_lr": 0.1,
+            "train_layers": ("layer2", "layer3", "layer4"),
+            "reset_momentum": True,  # pysot rebuilds its optimiser at train_epoch
+        }
+    )
+    # Converted ImageNet backbone (``siamjax convert --imagenet``); '' = random init.
+    config.init_checkpoint = ""
+    config.targets = ml_collections.ConfigDict(
+        {"thr_high": 0.6, "thr_low": 0.3, "pos_num": 16, "total_num": 64, "neg_num": 16}
+    )
+    config.cls_weight = 1.0
+    config.loc_weight = 1.2
+    # pysot counts a label set of exactly one anchor as empty; True only for bit-parity runs.
+    config.single_anchor_is_empty = False
+    config.max_loss = 1e4  # a larger (or non-finite) loss skips the update
+    config.compute_dtype = "float32"  # or "bfloat16": params and optimiser stay float32
+    config.log_every = 20
+    config.checkpoint_every = 500
+    config.keep_checkpoints = 3
+    config.tensorboard = True
+    return config

@@ -81,6 +81,16 @@ def _resolve_parent(config, key: str):
     parts = key.split(".")
     node = config
     for depth, part in enumerate(parts):
+        if isinstance(node, (list, tuple)):  # list items by index, e.g. input.datasets.0.path
+            if not (part.isdigit() and int(part) < len(node)):
+                where = ".".join(parts[:depth])
+                raise ConfigError(
+                    f"unknown config key {key!r}: {where} is a list of {len(node)} items"
+                )
+            if depth == len(parts) - 1:
+                return node, int(part)
+            node = node[int(part)]
+            continue
         if not _has_key(node, part):
             known = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "(not a dict)"
             where = ".".join(parts[:depth]) or "config"
@@ -129,3 +139,11 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+def sibling_config(config_file: str, name: str) -> ml_collections.ConfigDict:
+    """``get_config()`` of ``name`` in the folder of ``config_file`` (configs building on others).
+
+    Loading by path keeps ``configs/`` usable from any working directory.
+    """
+    return load_config(os.path.join(os.path.dirname(os.path.abspath(config_file)), name))

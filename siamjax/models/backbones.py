@@ -22,7 +22,15 @@ import flax.linen as nn
 import jax
 
 from siamjax import registry
-from siamjax.models.layers import ConvBN, DepthwiseConv, activate, batch_norm, conv, max_pool
+from siamjax.models.layers import (
+    ConvBN,
+    DepthwiseConv,
+    activate,
+    batch_norm,
+    conv,
+    layer_mode,
+    max_pool,
+)
 
 Features = dict[str, jax.Array]
 
@@ -160,9 +168,9 @@ class ResNet(nn.Module):
     used_layers: Sequence[int] = (2, 3, 4)
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> Features:
+    def __call__(self, x: jax.Array, train=False) -> Features:
         x = conv(64, 7, stride=2, padding=0, name="conv1")(x)  # padding 0: pysot quirk
-        stem = nn.relu(batch_norm(train, "bn1")(x))
+        stem = nn.relu(batch_norm(layer_mode(train, "bn1"), "bn1")(x))
         x = max_pool(stem, 3, 2, padding=1)
         expansion = self.block.expansion
         outputs = {"stage0": stem}
@@ -185,7 +193,7 @@ class ResNet(nn.Module):
                 stride,
                 dilation,
                 name=f"layer{index}",
-            )(x, train)
+            )(x, layer_mode(train, f"layer{index}"))
             in_channels = planes * expansion
             outputs[f"stage{index}"] = x
         return _select(self, outputs, self.used_layers)
@@ -277,14 +285,16 @@ class AlexNet(nn.Module):
     legacy: bool = False
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> Features:
+    def __call__(self, x: jax.Array, train=False) -> Features:
         if self.legacy:
-            outputs = AlexNetFeatures(self.width_mult, name="features")(x, train)
+            outputs = AlexNetFeatures(self.width_mult, name="features")(
+                x, layer_mode(train, "features")
+            )
         else:
 
             def make_conv_bn(layer, index, features, kernel, stride):
                 block = ConvBN(features, kernel, stride=stride, bias=True, name=f"layer{layer}")
-                return lambda y: block(y, train)
+                return lambda y: block(y, layer_mode(train, f"layer{layer}"))
 
             outputs = _alexnet_forward(x, make_conv_bn, self.width_mult)
         return _select(self, outputs, (5,))
@@ -300,6 +310,40 @@ def alexnet(width_mult: float = 1.0, **unused) -> AlexNet:
 def alexnetlegacy(width_mult: float = 1.0, **unused) -> AlexNet:
     _reject_unknown("alexnetlegacy", unused)
     return AlexNet(width_mult=width_mult, legacy=True)
+
+
+# --------------------------------------------------------------------------- TinyNet
+
+
+class TinyNet(nn.Module):
+    """A small stride-8 conv stack for CPU training (the quickstart and tests); not in pysot.
+
+    Five 3×3 valid conv+BN layers (strides 2, 2, 2, 1, 1; ReLU after all but the last,
+    like AlexNet): 127 -> 11×11 and 255 -> 27×27 features, so with a DepthwiseRPN and
+    ``base_size`` 0 the score map is 17×17. About 1/40 of AlexNet's multiply-adds.
+    Returns ``{'stage5': (N, h, w, channels[-1])}``.
+    """
+
+    channels: Sequence[int] = (16, 32, 64, 64, 64)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train=False) -> Features:
+        outputs = {}
+        strides = (2, 2, 2, 1, 1)
+        for index, (features, stride) in enumerate(zip(self.channels, strides), start=1):
+            last = index == len(strides)
+            x = ConvBN(features, 3, stride=stride, activation=None if last else "relu",
+                       name=f"layer{index}")(x, layer_mode(train, f"layer{index}"))  # fmt: skip
+            outputs[f"stage{index}"] = x
+        return _select(self, outputs, (5,))
+
+
+@registry.register("backbone", "tinynet")
+def tinynet(channels: Sequence[int] = (16, 32, 64, 64, 64), **unused) -> TinyNet:
+    _reject_unknown("tinynet", unused)
+    if len(channels) != 5:
+        raise TypeError(f"tinynet needs 5 channel counts, got {tuple(channels)}")
+    return TinyNet(tuple(int(c) for c in channels))
 
 
 # --------------------------------------------------------------------------- MobileNetV2
@@ -401,9 +445,11 @@ class MobileNetV2(nn.Module):
     used_layers: Sequence[int] = (3, 5, 7)
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> Features:
+    def __call__(self, x: jax.Array, train=False) -> Features:
         channels = int(32 * self.width_mult)
-        x = ConvBN(channels, 3, stride=2, padding=0, activation="relu6", name="layer0")(x, train)
+        x = ConvBN(channels, 3, stride=2, padding=0, activation="relu6", name="layer0")(
+            x, layer_mode(train, "layer0")
+        )
         outputs = {"stage0": x}
         last_dilation = 1
         for index, (t, c, n, s, d) in enumerate(MOBILENETV2_STAGES, start=1):
@@ -412,7 +458,7 @@ class MobileNetV2(nn.Module):
             first_dilation = d if d == last_dilation else max(d // 2, 1)
             x = MobileNetStage(
                 channels, out_channels, n, s, t, first_dilation, d, name=f"layer{index}"
-            )(x, train)
+            )(x, layer_mode(train, f"layer{index}"))
             outputs[f"stage{index}"] = x
             channels = out_channels
             last_dilation = d

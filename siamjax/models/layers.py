@@ -48,6 +48,18 @@ def conv(
     )
 
 
+def layer_mode(train, layer_name: str) -> bool:
+    """BatchNorm mode of one top-level backbone layer.
+
+    ``train`` is a bool (every layer alike) or a collection of layer names whose BatchNorm
+    uses batch statistics, e.g. ``("layer2", "layer3", "layer4")`` after pysot's unfreeze
+    epoch, while the other layers keep their running statistics (SPEC §7.3).
+    """
+    if isinstance(train, bool):
+        return train
+    return layer_name in train
+
+
 def batch_norm(train: bool, name: str | None = None) -> nn.BatchNorm:
     """BatchNorm over the channel (last) axis; ``train`` selects batch statistics."""
     return nn.BatchNorm(

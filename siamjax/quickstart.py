@@ -1,0 +1,123 @@
+"""``siamjax quickstart``: synthetic data -> TFRecords -> training -> held-out evaluation.
+
+Everything goes under one workdir and every stage resumes (generated data, finished
+shards, checkpoints and finished result files are kept), so re-running the command after
+an interruption continues where it stopped:
+
+    WORKDIR/data/raw/{train,val,test}   synthetic sequences (custom layout)
+    WORKDIR/data/train                  TFRecord shards of the train split
+    WORKDIR/train                       checkpoints, metrics.jsonl, tensorboard/, model/
+    WORKDIR/results/{trained,untrained,static}   one-pass results on the test split
+    WORKDIR/report/                     scores.json, scores.md, success/precision plots
+    WORKDIR/report.json                 success_auc / precision / norm_precision per tracker
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+DEFAULT_CONFIG = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "quickstart.py"
+)
+# What "training worked" means (the issue's acceptance rule).
+MIN_SUCCESS_AUC = 0.55
+MIN_MARGIN_OVER_STATIC = 0.2
+
+
+def _stage(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def write_static_results(videos, out_dir: str, dataset: str = "custom") -> None:
+    """The static baseline: the initial box repeated on every frame."""
+    from siamjax.eval import results
+    from siamjax.eval.boxes import init_box
+
+    for video in videos:
+        box = np.asarray(init_box(video.gt[0], vot_protocol=False), np.float64)
+        results.write_results(out_dir, dataset, video.name, np.tile(box, (len(video), 1)))
+
+
+def evaluate_variables(config, variables, videos, out_dir: str, batch: int = 4) -> None:
+    """One-pass tracking of ``videos`` with ``variables``; results under ``out_dir``."""
+    from siamjax.eval.runner import run_batched
+    from siamjax.tracking import BatchedTracker, TrackerNetwork, build_tracker
+
+    tracker = build_tracker(config, TrackerNetwork.from_config(config, variables))
+    run_batched(BatchedTracker(tracker, batch), videos, out_dir, "custom")
+
+
+def run_quickstart(workdir: str, config=None, videos: int = 120, seed: int = 0,
+                   max_steps: int | None = None, workers: int = 2) -> dict:  # fmt: skip
+    """Runs every stage (skipping finished work) and returns the report dict."""
+    import jax
+
+    from data_prep.prepare import prepare
+    from data_prep.synthetic import generate
+    from siamjax.config_loader import load_config
+    from siamjax.eval.benchmarks import read_custom
+    from siamjax.eval.report import markdown_table, score_trackers, write_report
+    from siamjax.models import build_model
+    from siamjax.train.loop import initial_variables, train
+
+    started = time.time()
+    config = load_config(DEFAULT_CONFIG) if config is None else config
+    raw = os.path.join(workdir, "data", "raw")
+    if not os.path.isdir(os.path.join(raw, "test")):
+        _stage(f"generating {videos} synthetic sequences -> {raw}")
+        generate(raw, videos=videos, seed=seed)
+    prepared = os.path.join(workdir, "data", "train")
+    _stage(f"preparing the train split -> {prepared}")
+    prepare("custom", os.path.join(raw, "train"), prepared, workers=workers)
+
+    with config.unlocked():
+        config.input.datasets[0].path = prepared
+    _stage(f"training {config.name} on {jax.device_count()} device(s)")
+    summary = train(config, os.path.join(workdir, "train"), max_steps=max_steps)
+    if summary["status"] != "finished":
+        raise RuntimeError(f"training stopped early ({summary['status']}); re-run to resume")
+
+    test_videos = read_custom(os.path.join(raw, "test"))
+    _stage(f"one-pass evaluation on {len(test_videos)} held-out sequences")
+    from siamjax.checkpoints import load_variables
+
+    result_dirs = {name: os.path.join(workdir, "results", name)
+                   for name in ("trained", "untrained", "static")}  # fmt: skip
+    trained = load_variables(summary["model_dir"])
+    evaluate_variables(config, trained, test_videos, result_dirs["trained"])
+    untrained = jax.device_get(initial_variables(build_model(config.model), config))
+    evaluate_variables(config, untrained, test_videos, result_dirs["untrained"])
+    write_static_results(test_videos, result_dirs["static"])
+
+    scores = score_trackers(test_videos, "custom", result_dirs)
+    written = write_report(scores, os.path.join(workdir, "report"), title="synthetic test")
+    keys = ("success_auc", "precision", "norm_precision")
+    report = {name: {key: scores[name][key] for key in keys} for name in result_dirs}
+    margin = report["trained"]["success_auc"] - report["static"]["success_auc"]
+    report["training_worked"] = bool(
+        report["trained"]["success_auc"] >= MIN_SUCCESS_AUC and margin >= MIN_MARGIN_OVER_STATIC
+    )
+    report["criteria"] = {"min_success_auc": MIN_SUCCESS_AUC,
+                          "min_margin_over_static": MIN_MARGIN_OVER_STATIC}  # fmt: skip
+    report["config"] = config.name
+    report["train_steps"] = summary["step"]
+    report["test_videos"] = len(test_videos)
+    report["plots"] = written["plots"]
+    report["seconds"] = round(time.time() - started, 1)
+    with open(os.path.join(workdir, "report.json"), "w") as stream:
+        json.dump(report, stream, indent=2)
+
+    print()
+    print(markdown_table({name: scores[name] for name in result_dirs}), end="")
+    verdict = "yes" if report["training_worked"] else "NO"
+    print(
+        f"training worked: {verdict} (trained AUC {report['trained']['success_auc']:.3f}, "
+        f"{margin:+.3f} over the static baseline; needs >= {MIN_SUCCESS_AUC} and "
+        f">= +{MIN_MARGIN_OVER_STATIC})"
+    )
+    print(f"report: {os.path.join(workdir, 'report.json')}, plots in {written['plots']}")
+    return report

@@ -1,0 +1,272 @@
+"""The training loop: input -> sharded step -> logs and checkpoints; resumes from its workdir.
+
+    from siamjax.train.loop import train
+    summary = train(config, workdir="runs/r50")
+
+A run always continues from the newest checkpoint in ``WORKDIR/checkpoints`` (state and
+input position), so re-running the same command after a crash, a SIGKILL or a
+preemption (SIGTERM saves first) ends with the same parameters as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from siamjax.models import build_model, init_variables
+from siamjax.train import checkpointing
+from siamjax.train.optim import iterations_per_epoch, make_optimizer
+from siamjax.train.step import (
+    TrainState,
+    batch_sharding,
+    data_mesh,
+    init_train_state,
+    make_train_step,
+    replicated,
+)
+
+_BATCH_KEYS = ("template", "search", "search_box", "negative")
+
+
+def initial_variables(model, config):
+    """Random init, then ``config.train.init_checkpoint`` (e.g. an ImageNet backbone
+    converted with ``siamjax convert --imagenet``) if set."""
+    if config.train.init_checkpoint:
+        from siamjax.checkpoints import load_variables
+
+        loaded = load_variables(config.train.init_checkpoint)
+        return jax.tree_util.tree_map(jnp.asarray, loaded)
+    exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
+    return init_variables(model, jax.random.key(int(config.seed)), exemplar, search)
+
+
+def total_steps(config) -> int:
+    return int(config.train.schedule.epochs) * iterations_per_epoch(config)
+
+
+class _Preemption:
+    """Turns SIGTERM into a flag the loop checks after each step (then saves and stops)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: no handler, nothing to restore
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+class _Logger:
+    """Console lines with ETA, TensorBoard scalars and ``metrics.jsonl`` on process 0."""
+
+    def __init__(self, workdir: str, enabled: bool, tensorboard: bool):
+        self.enabled = enabled
+        self.writer = None
+        self.jsonl = None
+        if not enabled:
+            return
+        if tensorboard:
+            import tensorflow as tf
+
+            self.writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+        from data_prep.fs import makedirs, open_file
+
+        makedirs(workdir)
+        self.jsonl = open_file(os.path.join(workdir, "metrics.jsonl"), "a")
+
+    def log(self, step: int, scalars: dict, line: str):
+        if not self.enabled:
+            return
+        print(line, flush=True)
+        self.jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
+        self.jsonl.flush()
+        if self.writer is not None:
+            import tensorflow as tf
+
+            with self.writer.as_default(step=step):
+                for name, value in scalars.items():
+                    tf.summary.scalar(name, value)
+            self.writer.flush()
+
+    def close(self):
+        if self.jsonl is not None:
+            self.jsonl.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _global_batch(local_batch: dict, sharding) -> dict:
+    """Per-host numpy batch -> global arrays sharded over the mesh's 'data' axis."""
+    return {
+        key: jax.make_array_from_process_local_data(sharding, np.asarray(local_batch[key]))
+        for key in _BATCH_KEYS
+    }
+
+
+def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
+          devices=None, stop_after: int | None = None) -> dict:  # fmt: skip
+    """Trains (or resumes) and returns a summary.
+
+    Args:
+      config: a full siamjax config (``model``, ``anchor``, ``track``, ``input``, ``train``).
+      workdir: checkpoints, logs and the final ``model`` checkpoint go here.
+      max_steps: stop at this step instead of the schedule's end (tests, quick runs).
+      batch_source: optional ``(position, batch_size) -> (next_position, local batch)``
+        replacing the TFRecord pipeline (in-memory data for tests).
+      devices: mesh devices (default: all).
+      stop_after: leave after this many steps of *this* invocation, as an interruption
+        would (tests of resume).
+
+    Returns:
+      ``{'step', 'losses': [(step, loss), ...], 'skipped', 'status', 'model_dir'}``.
+    """
+    train_config = config.train
+    model = build_model(config.model)
+    mesh = data_mesh(devices)
+    global_batch = int(train_config.batch_size)
+    device_count = mesh.devices.size
+    if global_batch % device_count or global_batch % int(train_config.bn_group_size):
+        raise ValueError(
+            f"train.batch_size {global_batch} must be a multiple of the device count "
+            f"({device_count}) and of train.bn_group_size ({train_config.bn_group_size})"
+        )
+    process_count = jax.process_count()
+    local_batch = global_batch // process_count
+    steps_per_epoch = iterations_per_epoch(config)
+    last_step = total_steps(config) if max_steps is None else int(max_steps)
+
+    variables = initial_variables(model, config)
+    optimizer, group_rates = make_optimizer(config, variables["params"])
+    state = init_train_state(variables, optimizer, int(config.seed))
+    state = jax.device_put(state, replicated(mesh))
+
+    manager = checkpointing.checkpoint_manager(
+        workdir, int(train_config.keep_checkpoints), steps_per_epoch
+    )
+    position = 0
+    restored = checkpointing.restore_latest(manager, state)
+    if restored is not None:
+        state, input_state = restored
+        if int(input_state.get("per_host_batch", local_batch)) != local_batch:
+            raise ValueError(
+                f"{workdir}: checkpoint was written with {input_state['per_host_batch']} "
+                f"samples per host and step, this run uses {local_batch}; the input stream "
+                "would differ. Use the original batch size and process count."
+            )
+        position = int(input_state["position"])
+    step = int(jax.device_get(state.step))
+    is_main = jax.process_index() == 0
+    if is_main and restored is not None:
+        print(f"resumed {workdir} at step {step} (input position {position})", flush=True)
+
+    if batch_source is None:
+        from siamjax.data.pipeline import PairIterator
+
+        iterator = PairIterator(config.input, int(config.seed), local_batch, position)
+
+        def next_batch(position):
+            batch = next(iterator)
+            return iterator.position, batch
+    else:
+
+        def next_batch(position):
+            return batch_source(position, local_batch)
+
+    unfreeze_step = int(train_config.backbone.train_epoch) * steps_per_epoch
+    step_fns = {}
+    sharding = batch_sharding(mesh)
+    logger = _Logger(workdir, is_main, bool(train_config.tensorboard))
+    losses = []
+    window = []
+    status = "finished"
+    started = time.time()
+    first_step = step
+    invocation_steps = 0
+    with _Preemption() as preemption:
+        while step < last_step:
+            phase = int(step >= unfreeze_step)
+            if phase not in step_fns:
+                step_fns[phase] = make_train_step(model, config, optimizer, mesh, phase)
+            position, local = next_batch(position)
+            state, metrics = step_fns[phase](state, _global_batch(local, sharding))
+            step += 1
+            invocation_steps += 1
+            metrics = {key: float(value) for key, value in jax.device_get(metrics).items()}
+            losses.append((step, metrics["loss"]))
+            window.append(metrics)
+            epoch_end = step % steps_per_epoch == 0
+            if step % int(train_config.log_every) == 0 or step == last_step:
+                elapsed = time.time() - started
+                rate = (step - first_step) / max(elapsed, 1e-9)
+                scalars = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
+                scalars["skipped"] = metrics["skipped"]
+                for group, rate_fn in group_rates.items():
+                    scalars[f"lr/{group}"] = float(rate_fn(step - 1))
+                scalars["pairs_per_s"] = rate * global_batch
+                line = (
+                    f"step {step}/{last_step} epoch {(step - 1) // steps_per_epoch} "
+                    f"loss {scalars['total_loss']:.4f} (cls {scalars['cls_loss']:.4f} "
+                    f"loc {scalars['loc_loss']:.4f}) lr {scalars['lr/head']:.2e} "
+                    f"|g| {scalars['grad_norm']:.2f} {scalars['pairs_per_s']:.1f} pairs/s "
+                    f"ETA {_eta((last_step - step) / max(rate, 1e-9))}"
+                )
+                logger.log(step, scalars, line)
+                window = []
+            if (
+                step % int(train_config.checkpoint_every) == 0
+                or epoch_end
+                or step == last_step
+                or preemption.requested
+            ):
+                input_state = {"position": position, "per_host_batch": local_batch}
+                checkpointing.save(manager, state, input_state)
+            if preemption.requested:
+                status = "preempted"
+                break
+            if stop_after is not None and invocation_steps >= stop_after:
+                status = "stopped"
+                break
+    manager.wait_until_finished()
+    logger.close()
+    model_dir = None
+    if status == "finished":
+        model_dir = export_model(state, workdir)
+        if is_main:
+            print(f"model written to {model_dir}", flush=True)
+    manager.close()
+    return {
+        "step": step,
+        "losses": losses,
+        "skipped": int(jax.device_get(state.skipped)),
+        "status": status,
+        "model_dir": model_dir,
+    }
+
+
+def export_model(state: TrainState, workdir: str) -> str:
+    """Writes ``{'params', 'batch_stats'}`` to ``WORKDIR/model`` for ``siamjax track/eval``."""
+    from siamjax.checkpoints import save_variables
+
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    return save_variables(os.path.join(workdir, "model"), variables, overwrite=True)

@@ -1,0 +1,191 @@
+"""The train step: one pure function, jitted once per phase over a device ``Mesh``.
+
+    state = init_train_state(model, config, rng)
+    step_fn = make_train_step(model, config, optimizer, mesh, phase)
+    state, metrics = step_fn(state, batch)      # batch sharded over the 'data' axis
+
+BatchNorm groups. pysot trains on G GPUs with per-GPU batches of B: BatchNorm statistics
+are those of B samples, each GPU's loss is a mean over its B samples, and gradients are
+**summed** over GPUs. Here the global batch (G·B) is split into groups of
+``config.train.bn_group_size`` = B samples; the network runs on each group (``vmap``),
+each group's loss is computed as pysot does and the losses are summed. That reproduces a
+G-GPU recipe on any number of devices, and the result does not depend on the device count.
+Running statistics are the mean of the groups' updated statistics.
+
+Phases: 0 = backbone frozen (backbone BatchNorm on running statistics, no backbone
+gradient is computed), 1 = ``train_layers`` trained with batch statistics (SPEC §7.3).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from siamjax.train.losses import total_loss
+from siamjax.train.optim import parameter_groups
+from siamjax.train.targets import TargetConfig, batch_targets
+
+
+class TrainState(NamedTuple):
+    """Everything a resumed run needs besides the input position."""
+
+    step: jax.Array  # () int32, iterations done (skipped ones included)
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    rng: jax.Array  # PRNG key data; step keys are fold_in(rng, step)
+    skipped: jax.Array  # () int32, updates skipped for a non-finite or huge loss
+
+
+def init_train_state(variables, optimizer, seed: int) -> TrainState:
+    """A fresh state from model ``variables`` (``{'params', 'batch_stats'}``)."""
+    params = variables["params"]
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=optimizer.init(params),
+        rng=jax.random.key_data(jax.random.key(seed)),
+        skipped=jnp.zeros((), jnp.int32),
+    )
+
+
+def data_mesh(devices=None) -> Mesh:
+    """A one-axis ('data') mesh over ``devices`` (default: all devices of all processes)."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("data",))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec("data"))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def _phase_settings(config, phase: int):
+    """(backbone BatchNorm mode for the model call, names of backbone layers with gradients)."""
+    if phase == 0:
+        return False, ()
+    layers = tuple(config.train.backbone.train_layers)
+    return layers, layers
+
+
+def _cast_floats(tree, dtype):
+    return jax.tree_util.tree_map(
+        lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree
+    )
+
+
+def make_loss_fn(model, config, phase: int):
+    """``loss_fn(params, batch_stats, batch, rng) -> (loss, (metrics, new_batch_stats))``."""
+    target_config = TargetConfig.from_config(config)
+    train = config.train
+    group_size = int(train.bn_group_size)
+    compute_dtype = jnp.bfloat16 if train.compute_dtype == "bfloat16" else jnp.float32
+    backbone_mode, trained_layers = _phase_settings(config, phase)
+
+    def loss_fn(params, batch_stats, batch, rng):
+        batch_size = batch["search"].shape[0]
+        if batch_size % group_size:
+            raise ValueError(
+                f"batch of {batch_size} is not a multiple of bn_group_size {group_size}"
+            )
+        groups = parameter_groups(params, trained_layers)
+        # Frozen parameters: no gradient flows, so XLA does not compute their backward pass.
+        params = jax.tree_util.tree_map(
+            lambda p, g: jax.lax.stop_gradient(p) if g == "frozen" else p, params, groups
+        )
+        targets = batch_targets(target_config, batch["search_box"], batch["negative"], rng)
+        forward_params = _cast_floats(params, compute_dtype)
+        forward_stats = _cast_floats(batch_stats, compute_dtype)
+
+        def group_loss(template, search, group_targets):
+            outputs, updates = model.apply(
+                {"params": forward_params, "batch_stats": forward_stats},
+                template.astype(compute_dtype),
+                search.astype(compute_dtype),
+                train=True,
+                backbone_train=backbone_mode,
+                mutable=["batch_stats"],
+            )
+            loss, terms = total_loss(
+                outputs,
+                group_targets,
+                float(train.cls_weight),
+                float(train.loc_weight),
+                bool(train.single_anchor_is_empty),
+            )
+            return loss, (terms, updates["batch_stats"])
+
+        def grouped(x):
+            return x.reshape((batch_size // group_size, group_size) + x.shape[1:])
+
+        losses, (terms, new_stats) = jax.vmap(group_loss)(
+            grouped(batch["template"]),
+            grouped(batch["search"]),
+            jax.tree_util.tree_map(grouped, targets),
+        )
+        new_stats = jax.tree_util.tree_map(
+            lambda new, old: new.astype(jnp.float32).mean(axis=0).astype(old.dtype),
+            new_stats,
+            batch_stats,
+        )
+        metrics = jax.tree_util.tree_map(jnp.mean, terms)
+        metrics["positives"] = (targets.label == 1).sum() / batch_size
+        return losses.sum(), (metrics, new_stats)
+
+    return loss_fn
+
+
+def make_train_step(model, config, optimizer, mesh: Mesh, phase: int):
+    """The jitted step ``(state, batch) -> (state, metrics)`` for one freezing phase.
+
+    ``state`` is replicated and donated; ``batch`` (global arrays: template (N,127,127,3),
+    search (N,255,255,3) float32 BGR 0-255, search_box (N,4) x1y1x2y2, negative (N,))
+    is sharded over the mesh's 'data' axis.
+    """
+    loss_fn = make_loss_fn(model, config, phase)
+    max_loss = float(config.train.max_loss)
+
+    def train_step(state: TrainState, batch):
+        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (loss, (metrics, new_stats)), grads = grad_fn(state.params, state.batch_stats, batch, rng)
+        updates, new_opt_state = optimizer.update(
+            grads, state.opt_state, state.params, step=state.step
+        )
+        new_params = jax.tree_util.tree_map(lambda p, u: p + u, state.params, updates)
+        # pysot skips the update for a NaN / inf loss or one above 1e4 (SPEC §5.4).
+        ok = jnp.isfinite(loss) & (loss <= max_loss)
+
+        def keep(new, old):
+            return jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+        new_state = TrainState(
+            step=state.step + 1,
+            params=keep(new_params, state.params),
+            batch_stats=keep(new_stats, state.batch_stats),
+            opt_state=keep(new_opt_state, state.opt_state),
+            rng=state.rng,
+            skipped=state.skipped + (~ok).astype(jnp.int32),
+        )
+        metrics = dict(metrics)
+        metrics["loss"] = loss
+        metrics["grad_norm"] = optax.tree.norm(grads)
+        metrics["skipped"] = new_state.skipped
+        return new_state, metrics
+
+    state_sharding = replicated(mesh)
+    return jax.jit(
+        train_step,
+        in_shardings=(state_sharding, batch_sharding(mesh)),
+        out_shardings=(state_sharding, state_sharding),
+        donate_argnums=0,
+    )

@@ -1,0 +1,93 @@
+"""The sharded train step and the loop: device-count invariance, skipped updates,
+learning on synthetic data, exact resume."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from siamjax.checkpoints import load_variables, tree_equal
+from siamjax.models import build_model, init_variables
+from siamjax.train.loop import train
+from siamjax.train.optim import make_optimizer
+from siamjax.train.step import data_mesh, init_train_state, make_train_step, replicated
+from tests.train.helpers import batch_source, random_batch, tiny_config
+
+
+def _params(workdir):
+    return load_variables(os.path.join(workdir, "model"))
+
+
+def test_one_device_and_eight_devices_give_the_same_parameters(tmp_path):
+    config = tiny_config(batch_size=8, group_size=2, steps_per_epoch=2, epochs=3, train_epoch=1)
+    one = train(config, str(tmp_path / "one"), max_steps=4, batch_source=batch_source(),
+                devices=jax.devices()[:1])  # fmt: skip
+    eight = train(config, str(tmp_path / "eight"), max_steps=4, batch_source=batch_source(),
+                  devices=jax.devices()[:8])  # fmt: skip
+    assert one["status"] == eight["status"] == "finished"
+    np.testing.assert_allclose([x for _, x in one["losses"]], [x for _, x in eight["losses"]],
+                               rtol=1e-5)  # fmt: skip
+    a, b = _params(tmp_path / "one"), _params(tmp_path / "eight")
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-5)
+    # the unfrozen phase (step 2 on) moved the backbone's trained layers, not the others
+    initial = init_variables(build_model(config.model), jax.random.key(config.seed))["params"]
+    backbone = a["params"]["backbone"]
+    assert not np.allclose(backbone["layer5"]["0"]["kernel"],
+                           initial["backbone"]["layer5"]["0"]["kernel"])  # fmt: skip
+    np.testing.assert_array_equal(backbone["layer1"]["0"]["kernel"],
+                                  initial["backbone"]["layer1"]["0"]["kernel"])  # fmt: skip
+
+
+def test_a_non_finite_loss_skips_the_update_and_is_counted():
+    config = tiny_config()
+    model = build_model(config.model)
+    variables = init_variables(model, jax.random.key(0))
+    optimizer, _ = make_optimizer(config, variables["params"])
+    mesh = data_mesh(jax.devices()[:2])
+    state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
+    before = jax.device_get(state.params)
+    batch = random_batch(8, 0)
+    batch["search"][3, 0, 0, 0] = np.nan
+    state, metrics = make_train_step(model, config, optimizer, mesh, 0)(state, batch)
+    assert not np.isfinite(float(metrics["loss"]))
+    assert int(state.skipped) == 1 and int(state.step) == 1
+    assert tree_equal(jax.device_get(state.params), before)
+    state, metrics = make_train_step(model, config, optimizer, mesh, 0)(state, random_batch(8, 1))
+    assert int(state.skipped) == 1 and np.isfinite(float(metrics["loss"]))
+    assert not tree_equal(jax.device_get(state.params), before)
+
+
+def test_loss_falls_when_training_on_synthetic_data(tmp_path):
+    config = tiny_config(batch_size=8, group_size=8, steps_per_epoch=10, epochs=4, train_epoch=0)
+    config.train.backbone.train_layers = ("layer1", "layer2", "layer3", "layer4", "layer5")
+    config.train.schedule.warmup_start_lr = 0.01
+    config.train.schedule.warmup_end_lr = 0.02
+    config.train.schedule.base_lr = 0.02
+    summary = train(config, str(tmp_path), max_steps=36, batch_source=batch_source(),
+                    devices=jax.devices()[:2])  # fmt: skip
+    losses = np.asarray([loss for _, loss in summary["losses"]])
+    assert losses[-6:].mean() < 0.7 * losses[:6].mean(), losses
+
+
+def test_resume_after_an_interruption_is_bit_identical(tmp_path):
+    config = tiny_config(batch_size=8, group_size=4, steps_per_epoch=3, epochs=3, train_epoch=1)
+    config.train.checkpoint_every = 2
+    full = train(config, str(tmp_path / "full"), batch_source=batch_source(),
+                 devices=jax.devices()[:2])  # fmt: skip
+    # interrupted after 5 steps: the last checkpoint is step 4, so step 5 is redone
+    part = train(config, str(tmp_path / "part"), batch_source=batch_source(),
+                 devices=jax.devices()[:2], stop_after=5)  # fmt: skip
+    assert part["status"] == "stopped" and part["step"] == 5
+    resumed = train(config, str(tmp_path / "part"), batch_source=batch_source(),
+                    devices=jax.devices()[:2])  # fmt: skip
+    assert resumed["status"] == "finished" and resumed["step"] == full["step"] == 9
+    assert tree_equal(_params(tmp_path / "full"), _params(tmp_path / "part"))
+
+
+def test_batch_size_must_fit_devices_and_groups(tmp_path):
+    config = tiny_config(batch_size=8, group_size=4)
+    config.train.bn_group_size = 3
+    with pytest.raises(ValueError, match="bn_group_size"):
+        train(config, str(tmp_path), max_steps=1, batch_source=batch_source())
