@@ -20,8 +20,13 @@ def save_variables(directory: str, variables, overwrite: bool = False) -> str:
 
 
 def load_variables(directory: str) -> dict:
-    """Reads the ``{'params', 'batch_stats'}`` written by ``save_variables`` (numpy leaves)."""
-    path = _absolute(directory)
+    """Reads ``{'params', 'batch_stats'}`` (numpy leaves) from any of:
+
+    * a checkpoint written by ``save_variables`` (``convert``, ``WORKDIR/model``);
+    * a training workdir, its ``checkpoints`` folder (newest step) or one step folder
+      (``WORKDIR/checkpoints/<step>``): the model part of the training state.
+    """
+    path = _resolve_training_checkpoint(_absolute(directory))
     if not os.path.isdir(path):
         raise FileNotFoundError(f"no checkpoint directory at {path}")
     restored = ocp.StandardCheckpointer().restore(path)
@@ -29,6 +34,20 @@ def load_variables(directory: str) -> dict:
         "params": restored.get("params", {}),
         "batch_stats": restored.get("batch_stats", {}),
     }
+
+
+def _resolve_training_checkpoint(path: str) -> str:
+    """Maps a workdir / manager root / step folder to the step's ``state`` item."""
+    if "://" in path or not os.path.isdir(path):
+        return path
+    if os.path.isdir(os.path.join(path, "checkpoints")):
+        path = os.path.join(path, "checkpoints")
+    steps = [name for name in os.listdir(path) if name.isdigit()]
+    if steps and not os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
+        path = os.path.join(path, max(steps, key=int))
+    if os.path.isdir(os.path.join(path, "state")):
+        return os.path.join(path, "state")
+    return path
 
 
 def _absolute(directory: str) -> str:

@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     quickstart.add_argument("--workdir", required=True, help="everything goes here")
     quickstart.add_argument("--config", help="training config (default: configs/quickstart.py)")
-    quickstart.add_argument("--videos", type=int, default=120, help="synthetic sequences")
+    quickstart.add_argument("--videos", type=int, default=300, help="synthetic sequences")
     quickstart.add_argument("--seed", type=int, default=0, help="synthetic data seed")
     quickstart.add_argument("--max-steps", type=int, help="stop training at this step")
     quickstart.add_argument("--workers", type=int, default=2, help="prep worker processes")

@@ -51,7 +51,7 @@ def evaluate_variables(config, variables, videos, out_dir: str, batch: int = 4) 
     run_batched(BatchedTracker(tracker, batch), videos, out_dir, "custom")
 
 
-def run_quickstart(workdir: str, config=None, videos: int = 120, seed: int = 0,
+def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
                    max_steps: int | None = None, workers: int = 2) -> dict:  # fmt: skip
     """Runs every stage (skipping finished work) and returns the report dict."""
     import jax

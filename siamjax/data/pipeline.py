@@ -59,6 +59,11 @@ def make_dataset(pair_source: PairSource, batch_size: int, start_position: int =
     """tf.data.Dataset of per-host batches starting at sample ``start_position``."""
     import tensorflow as tf
 
+    # Import what the loader threads use here, in the calling thread: first imports run
+    # concurrently inside tf.numpy_function threads are a needless risk.
+    from google.protobuf import message  # noqa: F401
+    from tensorflow.core.example import example_pb2  # noqa: F401
+
     dtypes = [tf.string, tf.float32, tf.float32, tf.float32, tf.float32, tf.int32, tf.float32,
               tf.bool] * 2 + [tf.bool, tf.bool]  # fmt: skip
 

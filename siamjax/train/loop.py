@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -111,6 +112,20 @@ class _Logger:
             self.writer.close()
 
 
+def _usable_devices(devices, global_batch: int):
+    """All devices, or on one process the most that divide the batch (with a warning)."""
+    devices = list(jax.devices() if devices is None else devices)
+    if global_batch % len(devices) == 0 or jax.process_count() > 1:
+        return devices
+    count = max(k for k in range(1, len(devices) + 1) if global_batch % k == 0)
+    warnings.warn(
+        f"train.batch_size {global_batch} does not divide over {len(devices)} devices; "
+        f"using {count}",
+        stacklevel=3,
+    )
+    return devices[:count]
+
+
 def _eta(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -143,8 +158,8 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     """
     train_config = config.train
     model = build_model(config.model)
-    mesh = data_mesh(devices)
     global_batch = int(train_config.batch_size)
+    mesh = data_mesh(_usable_devices(devices, global_batch))
     device_count = mesh.devices.size
     if global_batch % device_count or global_batch % int(train_config.bn_group_size):
         raise ValueError(

@@ -1,6 +1,7 @@
 """The sharded train step and the loop: device-count invariance, skipped updates,
 learning on synthetic data, exact resume."""
 
+import json
 import os
 
 import jax
@@ -65,10 +66,17 @@ def test_loss_falls_when_training_on_synthetic_data(tmp_path):
     config.train.schedule.warmup_start_lr = 0.01
     config.train.schedule.warmup_end_lr = 0.02
     config.train.schedule.base_lr = 0.02
+    config.train.tensorboard = True
+    config.train.log_every = 12
     summary = train(config, str(tmp_path), max_steps=36, batch_source=batch_source(),
                     devices=jax.devices()[:2])  # fmt: skip
     losses = np.asarray([loss for _, loss in summary["losses"]])
     assert losses[-6:].mean() < 0.7 * losses[:6].mean(), losses
+    logged = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert [entry["step"] for entry in logged] == [12, 24, 36]
+    assert {"cls_loss", "loc_loss", "lr/head", "lr/backbone", "grad_norm", "skipped",
+            "pairs_per_s"} <= set(logged[0])  # fmt: skip
+    assert any(name.startswith("events.out") for name in os.listdir(tmp_path / "tensorboard"))
 
 
 def test_resume_after_an_interruption_is_bit_identical(tmp_path):
@@ -84,6 +92,10 @@ def test_resume_after_an_interruption_is_bit_identical(tmp_path):
                     devices=jax.devices()[:2])  # fmt: skip
     assert resumed["status"] == "finished" and resumed["step"] == full["step"] == 9
     assert tree_equal(_params(tmp_path / "full"), _params(tmp_path / "part"))
+    # the tracker can load a workdir (newest checkpoint) or a step folder directly
+    assert tree_equal(load_variables(str(tmp_path / "part")), _params(tmp_path / "part"))
+    step_four = load_variables(str(tmp_path / "part" / "checkpoints" / "4"))
+    assert not tree_equal(step_four, _params(tmp_path / "part"))
 
 
 def test_batch_size_must_fit_devices_and_groups(tmp_path):
@@ -91,3 +103,18 @@ def test_batch_size_must_fit_devices_and_groups(tmp_path):
     config.train.bn_group_size = 3
     with pytest.raises(ValueError, match="bn_group_size"):
         train(config, str(tmp_path), max_steps=1, batch_source=batch_source())
+
+
+def test_bfloat16_compute_keeps_float32_parameters():
+    config = tiny_config()
+    config.train.compute_dtype = "bfloat16"
+    model = build_model(config.model)
+    variables = init_variables(model, jax.random.key(0))
+    optimizer, _ = make_optimizer(config, variables["params"])
+    mesh = data_mesh(jax.devices()[:2])
+    state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
+    state, metrics = make_train_step(model, config, optimizer, mesh, 1)(state, random_batch(8, 0))
+    assert np.isfinite(float(metrics["loss"])) and int(state.skipped) == 0
+    dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves((state.params, state.opt_state))}
+    assert dtypes == {np.dtype("float32")}
+    assert {x.dtype for x in jax.tree_util.tree_leaves(state.batch_stats)} == {np.dtype("float32")}

@@ -1,0 +1,116 @@
+"""Train-step speed and peak memory on this machine: pairs/s for r50 (backbone frozen and
+layer2-4 trained) and alex at batch 8, each case in a fresh process.
+
+    python benchmarks/train_step.py [--cases r50_frozen r50_unfrozen alex] [--steps 3]
+
+Random weights and random crops (speed does not depend on them); one BatchNorm group of
+8; float32. Peak memory is the process's maximum resident set size, which includes the
+Python / JAX / XLA baseline of about 0.4 GB. The reference (pysot, 2 threads, batch 8,
+../shared/REFERENCE.md): r50 frozen 8.8 s/step (0.91 pairs/s, 1.2 GB), everything
+trainable 26.8 s/step (0.30 pairs/s, 4.0 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+REFERENCE = {"r50_frozen": (0.91, 1.2), "r50_unfrozen": (0.30, 4.0), "alex": (None, None)}
+CASES = {
+    # config, phase (0 frozen backbone, 1 train_layers trained)
+    "r50_frozen": ("siamrpn_r50_l234_dwxcorr_8gpu.py", 0),
+    "r50_unfrozen": ("siamrpn_r50_l234_dwxcorr_8gpu.py", 1),
+    "alex": ("siamrpn_alex_dwxcorr_16gpu.py", 1),
+}
+
+
+def run_case(name: str, steps: int, batch: int) -> dict:
+    import resource
+    import time
+
+    import jax
+    import numpy as np
+
+    from siamjax.config_loader import load_config
+    from siamjax.models import build_model, init_variables
+    from siamjax.train.optim import make_optimizer
+    from siamjax.train.step import data_mesh, init_train_state, make_train_step, replicated
+
+    config_file, phase = CASES[name]
+    config = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", config_file))
+    config.train.batch_size = batch
+    config.train.bn_group_size = batch
+    config.input.videos_per_epoch = batch * 100
+    model = build_model(config.model)
+    variables = init_variables(model, jax.random.key(0))
+    optimizer, _ = make_optimizer(config, variables["params"])
+    mesh = data_mesh(jax.devices()[:1])
+    state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
+    step_fn = make_train_step(model, config, optimizer, mesh, phase)
+    rng = np.random.default_rng(0)
+    search_size = int(config.input.search_size)
+    batch_arrays = {
+        "template": rng.uniform(0, 255, (batch, 127, 127, 3)).astype(np.float32),
+        "search": rng.uniform(0, 255, (batch, search_size, search_size, 3)).astype(np.float32),
+        "search_box": np.tile(np.float32([[100, 90, 160, 170]]), (batch, 1)),
+        "negative": np.arange(batch) % 5 == 4,
+    }
+    state, metrics = step_fn(state, batch_arrays)  # compile + first step
+    jax.block_until_ready(metrics)
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        state, metrics = step_fn(state, batch_arrays)
+        jax.block_until_ready(metrics)
+        times.append(time.perf_counter() - started)
+    seconds = float(np.median(times))
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"case": name, "seconds_per_step": seconds, "pairs_per_s": batch / seconds,
+            "peak_gb": peak_gb, "loss": float(metrics["loss"])}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--steps", type=int, default=3, help="timed steps after the first")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: run one case
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_case(args.one, args.steps, args.batch)))
+        return
+    print("| case | s/step | pairs/s | pysot pairs/s | ratio | peak GB | pysot GB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in args.cases:
+        output = (
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    name,
+                    "--steps",
+                    str(args.steps),
+                    "--batch",
+                    str(args.batch),
+                ],  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        result = json.loads(output)
+        reference_rate, reference_gb = REFERENCE[name]
+        ratio = f"{result['pairs_per_s'] / reference_rate:.2f}" if reference_rate else "–"
+        print(f"| {name} | {result['seconds_per_step']:.2f} | {result['pairs_per_s']:.2f} | "
+              f"{reference_rate or '–'} | {ratio} | {result['peak_gb']:.2f} | "
+              f"{reference_gb or '–'} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every worker of a Cloud TPU VM pod runs the same command; jax.distributed.initialize()
+# finds the pod by itself (--distributed auto). Data and WORKDIR should be gs:// URLs
+# that all workers see.
+#   launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.a.b=v ...]
+# Assumes the repository is checked out and installed (pip install -e .) at ~/siamjax on
+# every worker, e.g. with: gcloud compute tpus tpu-vm ssh NAME --zone Z --worker=all \
+#   --command "git clone ... ~/siamjax && pip install -e ~/siamjax"
+set -euo pipefail
+if [ "$#" -lt 4 ]; then
+  echo "usage: $0 TPU_NAME ZONE CONFIG WORKDIR [--config.a.b=v ...]" >&2
+  exit 2
+fi
+tpu="$1"
+zone="$2"
+config="$3"
+workdir="$4"
+shift 4
+overrides="$(printf ' %q' "$@")"
+gcloud compute tpus tpu-vm ssh "$tpu" --zone "$zone" --worker=all --command \
+  "cd ~/siamjax && siamjax train --distributed auto --config $config --workdir $workdir$overrides"
