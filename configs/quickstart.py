@@ -30,8 +30,8 @@ def get_config():
     config.track.base_size = 0
     # Chosen with `siamjax hp-search` on the synthetic val split (not the test split).
     config.track.penalty_k = 0.2
-    config.track.window_influence = 0.2
-    config.track.lr = 0.3
+    config.track.window_influence = 0.1
+    config.track.lr = 0.2
 
     config.input = input_config(
         [{"name": "synthetic", "path": "data/train", "frame_range": 10, "num_use": -1}]

@@ -8,6 +8,10 @@ Entry points (``model.apply(variables, ..., method=...)``):
 * ``__call__(template, search)``: both, the training forward. The backbone runs once per
   branch, so BatchNorm batch statistics are per branch, as in pysot.
 
+``train`` selects batch statistics in the neck and head; ``backbone_train`` (default:
+``train``) does so for the backbone and may be a collection of layer names
+(``("layer2", "layer3", "layer4")``): only those use batch statistics (SPEC §7.3).
+
 Images are BGR, float32, 0-255, unnormalised (pysot's contract). Outputs are
 ``{'scores': (N, S, S, A, 2), 'deltas': (N, S, S, A, 4)}`` (see ``layout.py``).
 """
