@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Generate the synthetic dataset, prepare its train split, train "
             "configs/quickstart.py on the CPU, track the held-out test split with the trained "
             "model, the untrained model and a static baseline, and write DIR/report.json and "
-            "plots. About 12 minutes on 2 CPU cores. Re-running resumes."
+            "plots. About 10 minutes on 2 CPU cores. Re-running resumes."
         ),
     )
     quickstart.add_argument("--workdir", required=True, help="everything goes here")
