@@ -131,6 +131,13 @@ def _eta(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _fetch(window) -> list:
+    """[(step, device metrics)] -> [(step, {name: float})] in one transfer."""
+    host = jax.device_get([metrics for _, metrics in window])
+    return [(done, {k: float(v) for k, v in values.items()})
+            for (done, _), values in zip(window, host, strict=True)]  # fmt: skip
+
+
 def _global_batch(local_batch: dict, sharding) -> dict:
     """Per-host numpy batch -> global arrays sharded over the mesh's 'data' axis."""
     return {
@@ -227,15 +234,18 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
             state, metrics = step_fns[phase](state, _global_batch(local, sharding))
             step += 1
             invocation_steps += 1
-            metrics = {key: float(value) for key, value in jax.device_get(metrics).items()}
-            losses.append((step, metrics["loss"]))
-            window.append(metrics)
+            # Metrics stay on device until a log line: fetching every step would make the
+            # host wait for each step instead of queueing the next one.
+            window.append((step, metrics))
             epoch_end = step % steps_per_epoch == 0
             if step % int(train_config.log_every) == 0 or step == last_step:
+                fetched = _fetch(window)
+                losses += [(done, values["loss"]) for done, values in fetched]
                 elapsed = time.time() - started
                 rate = (step - first_step) / max(elapsed, 1e-9)
-                scalars = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
-                scalars["skipped"] = metrics["skipped"]
+                first = fetched[0][1]
+                scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in first}
+                scalars["skipped"] = fetched[-1][1]["skipped"]
                 for group, rate_fn in group_rates.items():
                     scalars[f"lr/{group}"] = float(rate_fn(step - 1))
                 scalars["pairs_per_s"] = rate * global_batch
@@ -262,6 +272,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
             if stop_after is not None and invocation_steps >= stop_after:
                 status = "stopped"
                 break
+    losses += [(done, values["loss"]) for done, values in _fetch(window)]
     manager.wait_until_finished()
     logger.close()
     model_dir = None
