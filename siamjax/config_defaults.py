@@ -148,6 +148,8 @@ def train_config(gpus: int, per_gpu_batch: int) -> ml_collections.ConfigDict:
             "base_lr": 0.005,
             "end_lr": 0.0005,
             "per_step": False,  # pysot: constant within an epoch
+            # Rates are the table's times this; pysot's TRAIN.BASE_LR / TRAIN.LR start_lr.
+            "lr_multiplier": 1.0,
         }
     )
     config.momentum = 0.9
@@ -172,6 +174,13 @@ def train_config(gpus: int, per_gpu_batch: int) -> ml_collections.ConfigDict:
     config.single_anchor_is_empty = False
     config.max_loss = 1e4  # a larger (or non-finite) loss skips the update
     config.compute_dtype = "float32"  # or "bfloat16": params and optimiser stay float32
+    # While the backbone is frozen: 'by_sample' runs it one sample at a time (lax.map:
+    # less memory, and faster on CPU), 'batched' as one batch; 'auto' = by_sample on CPU.
+    config.frozen_backbone = "auto"
+    # ResNet backbones: recompute residual blocks in the backward pass instead of keeping
+    # their activations: 'none', 'blocks' or 'blocks_keep_convs' (models/backbones.py).
+    # For GPU / TPU memory; XLA:CPU merges the recomputation away (no saving measured).
+    config.remat = "none"
     config.log_every = 20
     config.checkpoint_every = 500
     config.keep_checkpoints = 3

@@ -118,6 +118,23 @@ class BasicBlock(nn.Module):
         return nn.relu(out + residual)
 
 
+REMAT_MODES = ("none", "blocks", "blocks_keep_convs")
+
+
+def _rematerialised(block: type, remat: str) -> type:
+    """``block`` whose activations are recomputed in the backward pass (``nn.remat``).
+
+    'blocks' keeps only each block's input; 'blocks_keep_convs' also keeps the conv
+    outputs and recomputes only BatchNorm / ReLU. Parameters keep their names.
+    """
+    if remat not in REMAT_MODES:
+        raise ValueError(f"remat is {remat!r}; expected one of {REMAT_MODES}")
+    if remat == "none":
+        return block
+    policy = jax.checkpoint_policies.dots_saveable if remat == "blocks_keep_convs" else None
+    return nn.remat(block, static_argnums=(2,), policy=policy)  # (self, x, train)
+
+
 class ResLayer(nn.Module):
     """One ResNet stage: blocks named '0', '1', ... like pysot's ``nn.Sequential``."""
 
@@ -127,10 +144,12 @@ class ResLayer(nn.Module):
     num_blocks: int
     stride: int = 1
     dilation: int = 1
+    remat: str = "none"  # see ResNet.remat
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         out_channels = self.planes * self.block.expansion
+        block = _rematerialised(self.block, self.remat)
         downsample = None
         if self.stride != 1 or self.in_channels != out_channels:
             if self.stride == 1 and self.dilation == 1:
@@ -145,11 +164,11 @@ class ResLayer(nn.Module):
                     padding=half if self.dilation > 1 else 0,
                     dilation=half,
                 )
-        x = self.block(self.planes, self.stride, self.dilation, downsample=downsample, name="0")(
+        x = block(self.planes, self.stride, self.dilation, downsample=downsample, name="0")(
             x, train
         )
         for index in range(1, self.num_blocks):
-            x = self.block(self.planes, dilation=self.dilation, name=str(index))(x, train)
+            x = block(self.planes, dilation=self.dilation, name=str(index))(x, train)
         return x
 
 
@@ -166,6 +185,8 @@ class ResNet(nn.Module):
     block: type
     stage_sizes: Sequence[int]
     used_layers: Sequence[int] = (2, 3, 4)
+    # Training memory: recompute residual blocks in the backward pass (REMAT_MODES).
+    remat: str = "none"
 
     @nn.compact
     def __call__(self, x: jax.Array, train=False) -> Features:
@@ -192,6 +213,7 @@ class ResNet(nn.Module):
                 self.stage_sizes[index - 1],
                 stride,
                 dilation,
+                self.remat,
                 name=f"layer{index}",
             )(x, layer_mode(train, f"layer{index}"))
             in_channels = planes * expansion

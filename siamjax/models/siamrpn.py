@@ -6,7 +6,9 @@ Entry points (``model.apply(variables, ..., method=...)``):
   computed once per target and cached by the tracker;
 * ``track(template_features, search)``: search (N, 255, 255, 3) -> outputs;
 * ``__call__(template, search)``: both, the training forward. The backbone runs once per
-  branch, so BatchNorm batch statistics are per branch, as in pysot.
+  branch, so BatchNorm batch statistics are per branch, as in pysot;
+* ``backbone_features(images)`` and ``head_outputs(template_backbone, search_backbone)``:
+  the same forward in two parts (the train step runs a frozen backbone on its own).
 
 ``train`` selects batch statistics in the neck and head; ``backbone_train`` (default:
 ``train``) does so for the backbone and may be a collection of layer names
@@ -59,11 +61,7 @@ class SiamRPN(nn.Module):
     ) -> dict[str, jax.Array]:
         """Search branch + head: search (N, 255, 255, 3) -> scores / deltas."""
         search_features = self._features(search, train, backbone_train)
-        cls, loc = self.rpn_head(template_features, search_features, train)
-        return {
-            "scores": split_channels(cls, self.anchor_num, 2),
-            "deltas": split_channels(loc, self.anchor_num, 4),
-        }
+        return self._outputs(*self.rpn_head(template_features, search_features, train))
 
     def __call__(
         self,
@@ -76,13 +74,32 @@ class SiamRPN(nn.Module):
         template_features = self.embed_template(template, train, backbone_train)
         return self.track(template_features, search, train, backbone_train)
 
+    def backbone_features(self, images: jax.Array, backbone_train=False) -> Features:
+        """Backbone only: (N, H, W, 3) -> ``{'stage{i}': (N, h, w, C)}`` before the neck."""
+        return self.backbone(images, backbone_train)
+
+    def head_outputs(
+        self, template_backbone: Features, search_backbone: Features, train: bool = False
+    ) -> dict[str, jax.Array]:
+        """Neck + head on ``backbone_features`` of both branches (a training forward whose
+        backbone ran separately, e.g. frozen and sample by sample)."""
+        template_features = self._neck(template_backbone, train)
+        search_features = self._neck(search_backbone, train)
+        return self._outputs(*self.rpn_head(template_features, search_features, train))
+
+    def _outputs(self, cls: jax.Array, loc: jax.Array) -> dict[str, jax.Array]:
+        return {
+            "scores": split_channels(cls, self.anchor_num, 2),
+            "deltas": split_channels(loc, self.anchor_num, 4),
+        }
+
+    def _neck(self, features: Features, train: bool) -> Features:
+        return features if self.neck is None else self.neck(features, train)
+
     def _features(self, images: jax.Array, train: bool, backbone_train: bool | None):
         if backbone_train is None:
             backbone_train = train
-        features = self.backbone(images, backbone_train)
-        if self.neck is not None:
-            features = self.neck(features, train)
-        return features
+        return self._neck(self.backbone(images, backbone_train), train)
 
 
 def make_template_fn(model: SiamRPN) -> Callable[[Any, jax.Array], Features]:

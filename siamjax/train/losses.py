@@ -13,6 +13,11 @@ import jax.numpy as jnp
 from siamjax.train.targets import Targets
 
 
+def _at_least_float32(x: jax.Array) -> jax.Array:
+    """bfloat16 network outputs are upcast for the loss; float64 (parity checks) is kept."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def _masked_mean(values: jax.Array, mask: jax.Array, single_is_empty: bool) -> jax.Array:
     count = mask.sum()
     empty = count <= 1 if single_is_empty else count == 0
@@ -31,7 +36,7 @@ def classification_loss(
       single_is_empty: pysot's quirk that a set of exactly one anchor contributes 0
         (its index list is squeezed to a scalar); only for bit-parity runs.
     """
-    log_probs = jax.nn.log_softmax(scores.astype(jnp.float32), axis=-1)
+    log_probs = jax.nn.log_softmax(_at_least_float32(scores), axis=-1)
     loss_pos = _masked_mean(-log_probs[..., 1], label == 1, single_is_empty)
     loss_neg = _masked_mean(-log_probs[..., 0], label == 0, single_is_empty)
     return 0.5 * loss_pos + 0.5 * loss_neg
@@ -44,7 +49,7 @@ def localisation_loss(deltas: jax.Array, delta: jax.Array, delta_weight: jax.Arr
       deltas: (N, S, S, A, 4) predictions; delta: the same shape, targets;
       delta_weight: (N, S, S, A), 1 / kept positives of the sample at its positives.
     """
-    difference = jnp.abs(deltas.astype(jnp.float32) - delta).sum(axis=-1)
+    difference = jnp.abs(_at_least_float32(deltas) - delta).sum(axis=-1)
     return (difference * delta_weight).sum() / deltas.shape[0]
 
 

@@ -39,26 +39,37 @@ def learning_rate_table(schedule_config) -> np.ndarray:
     """Per-epoch learning rates (float64) of pysot's warm-up 'step' + main 'log' schedule."""
     warmup_epochs = int(schedule_config.warmup_epochs)
     epochs = int(schedule_config.epochs)
-    rates = []
+    rates = np.zeros(0, np.float64)
     if warmup_epochs:
         multiplier = (schedule_config.warmup_end_lr / schedule_config.warmup_start_lr) ** (
             1.0 / warmup_epochs
         )
-        rates += [schedule_config.warmup_start_lr * multiplier**e for e in range(warmup_epochs)]
+        # numpy's power over an epoch array, as pysot's StepScheduler (bit-equal table).
+        rates = schedule_config.warmup_start_lr * multiplier ** np.arange(warmup_epochs)
     main = np.logspace(
         np.log10(schedule_config.base_lr),
         np.log10(schedule_config.end_lr),
         epochs - warmup_epochs,
     )
-    return np.concatenate([np.asarray(rates, np.float64), main])
+    return np.concatenate([rates, main])
 
 
 def learning_rate_schedule(schedule_config, steps_per_epoch: int) -> optax.Schedule:
     """Step -> head/neck learning rate: warm-up then exponential decay, both from optax.
 
     ``per_step=False`` (pysot) keeps the rate constant within an epoch (staircase);
-    ``per_step=True`` decays smoothly along the same curve.
+    ``per_step=True`` decays smoothly along the same curve. Every rate is the table's
+    times ``lr_multiplier``: pysot scales each group's rate by TRAIN.BASE_LR / LR.start_lr,
+    which is 1 in its r50 recipes and 0.5 in the AlexNet 16-GPU one.
     """
+    schedule = _unscaled_schedule(schedule_config, steps_per_epoch)
+    multiplier = float(schedule_config.get("lr_multiplier", 1.0))
+    if multiplier == 1.0:
+        return schedule
+    return lambda step: multiplier * schedule(step)
+
+
+def _unscaled_schedule(schedule_config, steps_per_epoch: int) -> optax.Schedule:
     warmup_epochs = int(schedule_config.warmup_epochs)
     main_epochs = int(schedule_config.epochs) - warmup_epochs
     staircase = not bool(schedule_config.per_step)
@@ -120,7 +131,7 @@ class SGDState(NamedTuple):
 
 def scheduled_sgd(
     schedule: optax.Schedule,
-    groups,
+    train_layers,
     freeze: FreezeSchedule,
     momentum: float = 0.9,
     weight_decay: float = 1e-4,
@@ -130,13 +141,17 @@ def scheduled_sgd(
     rates; ``update`` needs ``step=``.
 
     The clipping norm covers the active groups only (pysot clips the parameters that
-    have gradients), with torch's factor ``min(1, clip / (norm + 1e-6))``.
+    have gradients), with torch's factor ``min(1, clip / (norm + 1e-6))``. Groups come
+    from the tree's paths (``parameter_groups(tree, train_layers)``), so ``update`` also
+    takes a sub-tree with ``None`` for parameters left out (the train step passes only
+    the ones trainable in its phase; the others' traces stay as they are).
     """
 
     def init(params):
         return SGDState(trace=jax.tree_util.tree_map(jnp.zeros_like, params))
 
     def update(grads, state, params=None, *, step, **unused):
+        groups = parameter_groups(grads, train_layers)
         reset = jnp.logical_and(freeze.reset_momentum, step == freeze.unfreeze_step)
         rate = schedule(step)
         squares = jax.tree_util.tree_map(
@@ -176,10 +191,9 @@ def make_optimizer(config, params) -> tuple[optax.GradientTransformationExtraArg
         backbone_lr_scale=float(train.backbone.layers_lr),
         reset_momentum=bool(train.backbone.reset_momentum),
     )
-    groups = parameter_groups(params, train.backbone.train_layers)
     optimizer = scheduled_sgd(
         schedule,
-        groups,
+        tuple(train.backbone.train_layers),
         freeze,
         float(train.momentum),
         float(train.weight_decay),

@@ -105,7 +105,11 @@ def sample_targets(
     Returns:
       ``Targets`` without the batch axis.
     """
-    corner, centre = (jnp.asarray(a) for a in training_anchors(target_config))
+    # The barrier keeps XLA from turning ``x / anchor_w`` (a constant) into a multiply by
+    # its reciprocal, which is 1 ulp off pysot's division.
+    corner, centre = jax.lax.optimization_barrier(
+        tuple(jnp.asarray(a) for a in training_anchors(target_config))
+    )
     size, stride = target_config.score_size, target_config.stride
     box_xyxy = box_xyxy.astype(jnp.float32)
     x1, y1, x2, y2 = box_xyxy[0], box_xyxy[1], box_xyxy[2], box_xyxy[3]
@@ -160,8 +164,8 @@ def batch_targets(
     shape = (boxes_xyxy.shape[0], target_config.score_size, target_config.score_size,
              len(target_config.ratios) * len(target_config.scales))  # fmt: skip
     pos_rng, neg_rng = jax.random.split(rng)
-    pos_keys = jax.random.uniform(pos_rng, shape)
-    neg_keys = jax.random.uniform(neg_rng, shape)
+    pos_keys = jax.random.uniform(pos_rng, shape, jnp.float32)
+    neg_keys = jax.random.uniform(neg_rng, shape, jnp.float32)
     return jax.vmap(lambda *a: sample_targets(target_config, *a))(
         boxes_xyxy, negative, pos_keys, neg_keys
     )

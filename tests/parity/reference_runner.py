@@ -109,6 +109,9 @@ def calibrate_batch_norm(model, exemplar: int, instance: int, steps: int = 2) ->
             search = nchw(real_crops(4, instance, seed=20 + step))
             model.template(template)
             model.track(search)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = 0.1  # back to PyTorch's (and pysot's) default for training
     model.eval()
 
 

@@ -39,7 +39,8 @@ def test_staircase_schedule_is_the_table_within_every_epoch():
         schedule = learning_rate_schedule(schedule_config, steps_per_epoch=7)
         steps = np.arange(len(table) * 7)
         rates = np.asarray(jax.vmap(schedule)(steps))
-        np.testing.assert_allclose(rates, np.repeat(table, 7), rtol=2e-6)
+        expected = np.repeat(table, 7) * schedule_config.lr_multiplier
+        np.testing.assert_allclose(rates, expected, rtol=2e-6)
     assert len(table) == 20 and abs(table[-1] - 0.0025) < 1e-9  # OTB decays to 0.0025
 
 

@@ -1,0 +1,73 @@
+"""The PyTorch-equivalent building blocks: 1x1 convs as matmuls, BatchNorm statistics,
+rematerialised ResNet blocks."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from siamjax.models.backbones import Bottleneck, ResNet
+from siamjax.models.layers import BatchNorm, PointwiseConv, conv
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pointwise_conv_equals_a_1x1_convolution(stride):
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 9, 7, 6)), jnp.float32)
+    layer = conv(5, 1, stride=stride, bias=True)
+    assert isinstance(layer, PointwiseConv)
+    variables = layer.init(jax.random.key(0), x)
+    assert variables["params"]["kernel"].shape == (1, 1, 6, 5)
+    variables = jax.tree_util.tree_map(lambda v: v + 0.1, variables)  # non-zero bias
+    reference = nn.Conv(5, (1, 1), strides=(stride, stride), padding="VALID")
+    expected = reference.apply(variables, x)
+    np.testing.assert_allclose(layer.apply(variables, x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_uses_the_biased_variance_and_stores_the_unbiased_one():
+    x = np.random.default_rng(1).normal(2.0, 3.0, size=(3, 4, 5, 2)).astype(np.float32)
+    layer = BatchNorm(use_running_average=False)
+    variables = layer.init(jax.random.key(0), x)
+    out, updates = layer.apply(variables, x, mutable=["batch_stats"])
+    values = x.reshape(-1, 2).astype(np.float64)
+    mean, biased, count = values.mean(0), values.var(0), values.shape[0]
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(biased + 1e-5), atol=1e-5)
+    stats = updates["batch_stats"]
+    np.testing.assert_allclose(stats["mean"], 0.1 * mean, rtol=1e-5)
+    # PyTorch: running_var <- 0.9 running_var + 0.1 * unbiased batch variance
+    np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * biased * count / (count - 1), rtol=1e-5)
+    # Eval mode normalises with the running statistics.
+    evaluated = BatchNorm(use_running_average=True).apply({**variables, **updates}, x)
+    np.testing.assert_allclose(
+        evaluated, (x - stats["mean"]) / np.sqrt(stats["var"] + 1e-5), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("remat", ["blocks", "blocks_keep_convs"])
+def test_rematerialised_blocks_give_the_same_values_and_gradients(remat):
+    images = jnp.asarray(np.random.default_rng(2).uniform(0, 255, (2, 63, 63, 3)), jnp.float32)
+    plain = ResNet(Bottleneck, (1, 1, 1, 1))
+    recomputed = ResNet(Bottleneck, (1, 1, 1, 1), remat=remat)
+    variables = plain.init(jax.random.key(0), images[:1])
+    assert jax.tree_util.tree_structure(variables) == jax.tree_util.tree_structure(
+        recomputed.init(jax.random.key(0), images[:1])
+    )
+
+    def loss(model, params):
+        features, _ = model.apply(
+            {"params": params, "batch_stats": variables["batch_stats"]},
+            images,
+            True,
+            mutable=["batch_stats"],
+        )
+        return sum(jnp.mean(f**2) for f in features.values())
+
+    value, grads = jax.value_and_grad(lambda p: loss(plain, p))(variables["params"])
+    value_remat, grads_remat = jax.value_and_grad(lambda p: loss(recomputed, p))(
+        variables["params"]
+    )
+    np.testing.assert_allclose(value_remat, value, rtol=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves(grads_remat), jax.tree_util.tree_leaves(grads)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="remat"):
+        ResNet(Bottleneck, (1, 1, 1, 1), remat="everything").init(jax.random.key(0), images[:1])
