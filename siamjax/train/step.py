@@ -142,16 +142,15 @@ def make_loss_fn(model, config, phase: int):
         }
         template = batch["template"].astype(compute_dtype)
         search = batch["search"].astype(compute_dtype)
-        if separate_backbone:
-            template = _frozen_backbone(model, variables, template)
-            search = _frozen_backbone(model, variables, search)
 
         def group_loss(template, search, group_targets):
             if separate_backbone:
+                # Inside the group vmap, each lax.map step runs one sample of every group:
+                # with groups spread over devices, one sample per device per step.
                 outputs, updates = model.apply(
                     variables,
-                    template,
-                    search,
+                    _frozen_backbone(model, variables, template),
+                    _frozen_backbone(model, variables, search),
                     train=True,
                     method=SiamRPN.head_outputs,
                     mutable=["batch_stats"],
