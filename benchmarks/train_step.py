@@ -46,7 +46,7 @@ def run_case(name: str, steps: int, batch: int) -> dict:
     config.input.videos_per_epoch = batch * 100
     model = build_model(config.model)
     variables = init_variables(model, jax.random.key(0))
-    optimizer, _ = make_optimizer(config, variables["params"])
+    optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:1])
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     step_fn = make_train_step(model, config, optimizer, mesh, phase)

@@ -179,7 +179,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     last_step = total_steps(config) if max_steps is None else int(max_steps)
 
     variables = initial_variables(model, config)
-    optimizer, group_rates = make_optimizer(config, variables["params"])
+    optimizer, group_rates = make_optimizer(config)
     state = init_train_state(variables, optimizer, int(config.seed))
     state = jax.device_put(state, replicated(mesh))
 

@@ -178,7 +178,7 @@ def scheduled_sgd(
     return optax.GradientTransformationExtraArgs(init, update)
 
 
-def make_optimizer(config, params) -> tuple[optax.GradientTransformationExtraArgs, dict]:
+def make_optimizer(config) -> tuple[optax.GradientTransformationExtraArgs, dict]:
     """pysot's optimiser from ``config.train``; returns (optimiser, schedules for logging).
 
     ``optimizer.update(grads, state, params, step=step)``.

@@ -70,12 +70,10 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def _phase_settings(config, phase: int):
-    """(backbone BatchNorm mode for the model call, names of backbone layers with gradients)."""
-    if phase == 0:
-        return False, ()
-    layers = tuple(config.train.backbone.train_layers)
-    return layers, layers
+def _backbone_mode(config, phase: int):
+    """Backbone BatchNorm mode of the model call: running statistics while frozen, then
+    batch statistics in the trained layers (SPEC §7.3)."""
+    return False if phase == 0 else tuple(config.train.backbone.train_layers)
 
 
 def _cast_floats(tree, dtype):
@@ -118,10 +116,15 @@ def make_loss_fn(model, config, phase: int):
     train = config.train
     group_size = int(train.bn_group_size)
     compute_dtype = jnp.dtype(str(train.compute_dtype))  # float32, bfloat16 (float64: checks)
-    backbone_mode, trained_layers = _phase_settings(config, phase)
+    backbone_mode = _backbone_mode(config, phase)
     separate_backbone = phase == 0 and _frozen_backbone_by_sample(train)
     remat = str(train.get("remat", "none"))
-    if remat != "none" and "remat" in getattr(model.backbone, "__dataclass_fields__", {}):
+    if remat != "none":
+        if "remat" not in getattr(model.backbone, "__dataclass_fields__", {}):
+            raise ValueError(
+                f"config.train.remat is {remat!r} but the {type(model.backbone).__name__} "
+                "backbone has no rematerialisation; only ResNet backbones do ('none' otherwise)"
+            )
         model = model.clone(backbone=model.backbone.clone(remat=remat))
 
     def loss_fn(params, batch_stats, batch, rng):
@@ -130,10 +133,12 @@ def make_loss_fn(model, config, phase: int):
             raise ValueError(
                 f"batch of {batch_size} is not a multiple of bn_group_size {group_size}"
             )
-        groups = parameter_groups(params, trained_layers)
-        # Frozen parameters: no gradient flows, so XLA does not compute their backward pass.
+        # Parameters not trained in this phase: no gradient flows, so XLA does not compute
+        # their backward pass (the train step also leaves them out of differentiation).
         params = jax.tree_util.tree_map(
-            lambda p, g: jax.lax.stop_gradient(p) if g == "frozen" else p, params, groups
+            lambda trained, p: p if trained else jax.lax.stop_gradient(p),
+            trainable_mask(params, config, phase),
+            params,
         )
         targets = batch_targets(target_config, batch["search_box"], batch["negative"], rng)
         variables = {
@@ -231,6 +236,7 @@ def make_train_step(model, config, optimizer, mesh: Mesh, phase: int):
 
         grad_fn = jax.value_and_grad(trained_loss, has_aux=True)
         (loss, (metrics, new_stats)), grads = grad_fn(trained)
+        # The optimiser state is a NamedTuple of parameter-shaped trees (optim.SGDState).
         opt_trained = type(state.opt_state)(*(_pick(f, mask, True) for f in state.opt_state))
         updates, new_opt_trained = optimizer.update(grads, opt_trained, trained, step=state.step)
         new_trained = jax.tree_util.tree_map(lambda p, u: p + u, trained, updates)

@@ -388,7 +388,7 @@ def test_sgd_steps_across_the_unfreeze_equal_pysot(r50):
     assert unfreeze_epoch == cfg.BACKBONE.TRAIN_EPOCH
     steps_per_epoch = iterations_per_epoch(config)
     params = r50["variables"]["params"]
-    optimizer, rates = make_optimizer(config, params)
+    optimizer, rates = make_optimizer(config)
     update = jax.jit(lambda g, s, p, step: optimizer.update(g, s, p, step=step))
     opt_state = optimizer.init(params)
     torch_model = copy.deepcopy(r50["torch_model"])
@@ -458,12 +458,7 @@ def test_learning_rate_table_and_group_rates_equal_pysot(experiment):
     assert table.shape == scheduler.lr_spaces.shape
     np.testing.assert_array_equal(table, scheduler.lr_spaces)
 
-    params = {
-        "backbone": {name: np.zeros(1, np.float32) for name in config.train.backbone.train_layers},
-        "neck": {"kernel": np.zeros(1, np.float32)},
-        "rpn": {"kernel": np.zeros(1, np.float32)},
-    }
-    _, rates = make_optimizer(config, params)
+    _, rates = make_optimizer(config)
     steps_per_epoch = iterations_per_epoch(config)
     assert steps_per_epoch == 600000 // (
         cfg.TRAIN.BATCH_SIZE * (config.train.batch_size // config.train.bn_group_size)

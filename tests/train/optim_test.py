@@ -85,7 +85,7 @@ def test_one_sgd_step_clip_decay_momentum_freezing_and_reset():
     config = tiny_config(steps_per_epoch=2, epochs=4, train_epoch=1)
     rng = np.random.default_rng(0)
     params = jax.tree_util.tree_map(jnp.asarray, _tree(rng))
-    optimizer, rates = make_optimizer(config, params)
+    optimizer, rates = make_optimizer(config)
     groups = parameter_groups(params, config.train.backbone.train_layers)
     assert groups["backbone"]["layer1"]["kernel"] == "frozen"
     assert groups["backbone"]["layer4"]["kernel"] == "backbone"

@@ -45,7 +45,7 @@ def test_a_non_finite_loss_skips_the_update_and_is_counted():
     config = tiny_config()
     model = build_model(config.model)
     variables = init_variables(model, jax.random.key(0))
-    optimizer, _ = make_optimizer(config, variables["params"])
+    optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:2])
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     before = jax.device_get(state.params)
@@ -112,7 +112,7 @@ def test_bfloat16_compute_keeps_float32_parameters():
     config.train.compute_dtype = "bfloat16"
     model = build_model(config.model)
     variables = init_variables(model, jax.random.key(0))
-    optimizer, _ = make_optimizer(config, variables["params"])
+    optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:2])
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     state, metrics = make_train_step(model, config, optimizer, mesh, 1)(state, random_batch(8, 0))
@@ -149,3 +149,12 @@ def test_frozen_backbone_by_sample_equals_batched():
     config.train.frozen_backbone = "sometimes"
     with pytest.raises(ValueError, match="frozen_backbone"):
         make_loss_fn(model, config, phase=0)
+
+
+def test_remat_on_a_backbone_without_it_is_rejected():
+    from siamjax.train.step import make_loss_fn
+
+    config = tiny_config()
+    config.train.remat = "blocks"
+    with pytest.raises(ValueError, match="remat"):
+        make_loss_fn(build_model(config.model), config, phase=1)
