@@ -1,4 +1,6 @@
-"""pysot's augmentation (SPEC §6.4): crop geometry in numpy, pixel work in TensorFlow.
+"""pysot's augmentation (SPEC §6.4): crop geometry in numpy, pixel work in TensorFlow
+(``augment_image``, the ``tf`` loader) or in OpenCV (``augment_image_opencv``, the
+``workers`` loader: pysot's own calls, so its result is the reference's).
 
 ``crop_geometry`` turns one crop's random draws into the crop box, the target box in the
 output crop and the source position of every output row and column of OpenCV's
@@ -113,4 +115,35 @@ def augment_image(image, geometry, colour_offset_bgr, blur_size, blur_weight, fl
 
     crop = tf.cond(blur_size > 0, lambda: blur(crop), lambda: crop)
     crop = tf.cond(flip, lambda: crop[:, ::-1], lambda: crop)
+    return crop
+
+
+def augment_image_opencv(image, crop_box, out_size, colour_offset_bgr, blur_size, blur_weight,
+                         flip, gray):  # fmt: skip
+    """(511, 511, 3) uint8 BGR array -> (out_size, out_size, 3) float32 BGR, unnormalised.
+
+    pysot's ``Augmentation`` call for call: gray (BGR2GRAY and back) on the 511 image,
+    ``warpAffine`` of ``crop_box`` (x1, y1, x2, y2, from ``crop_geometry``) to the output
+    with a zero border, the colour offset subtracted (not clipped), the cross-shaped
+    ``filter2D`` blur (reflect-101 border; ``blur_weight`` on the vertical bar) and the
+    horizontal flip. The only difference: pysot's colour offset is float64, ours float32
+    (under 1e-5 grey levels)."""
+    import cv2
+
+    if gray:
+        image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    x1, y1, x2, y2 = (float(v) for v in crop_box)
+    a, b = (out_size - 1) / (x2 - x1), (out_size - 1) / (y2 - y1)
+    mapping = np.array([[a, 0, -a * x1], [0, b, -b * y1]], np.float64)
+    crop = cv2.warpAffine(image, mapping, (out_size, out_size),
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))  # fmt: skip
+    crop = crop.astype(np.float32) - np.asarray(colour_offset_bgr, np.float32)
+    if blur_size > 0:
+        kernel = np.zeros((blur_size, blur_size), np.float32)
+        centre = blur_size // 2
+        kernel[:, centre] += blur_weight / blur_size
+        kernel[centre, :] += (1.0 - blur_weight) / blur_size
+        crop = cv2.filter2D(crop, -1, kernel)
+    if flip:
+        crop = cv2.flip(crop, 1)
     return crop

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from siamjax.data.augment import augment_image, crop_geometry
+from siamjax.data.augment import augment_image, augment_image_opencv, crop_geometry
 from siamjax.data.sampling import PairSampler
-from siamjax.data.sources import RecordReader, load_sources
+from siamjax.data.sources import DataError, RecordReader, load_sources
 
 _FIELDS = ("jpeg", "box", "xs", "ys", "colour", "blur_size", "blur_weight", "flip")
 
@@ -25,12 +25,15 @@ _FIELDS = ("jpeg", "box", "xs", "ys", "colour", "blur_size", "blur_weight", "fli
 class PairSource:
     """Sources + sampler + reader of one host; ``load(position)`` gives a sample's inputs."""
 
-    def __init__(self, input_config, seed, process_index=None, process_count=None):
+    def __init__(self, input_config, seed, process_index=None, process_count=None,
+                 sources=None):  # fmt: skip
         if process_index is None or process_count is None:
             import jax
 
             process_index, process_count = jax.process_index(), jax.process_count()
-        self.sources = load_sources(input_config, process_index, process_count)
+        if sources is None:
+            sources = load_sources(input_config, process_index, process_count)
+        self.sources = sources
         self.sampler = PairSampler(self.sources, input_config, seed, process_index)
         self.reader = RecordReader(self.sources)
         self.sizes = {"template": int(input_config.exemplar_size),
@@ -53,6 +56,43 @@ class PairSource:
                 np.bool_(crop["flip"]),
             ]
         return (*outputs, np.bool_(spec["gray"]), np.bool_(spec["negative"]))
+
+    def decode(self, ref) -> np.ndarray:
+        """The (511, 511, 3) uint8 BGR crop of record ``ref`` = (source, shard, offset, length)."""
+        import cv2
+
+        image = cv2.imdecode(np.frombuffer(self.reader.image_bytes(*ref), np.uint8),
+                             cv2.IMREAD_COLOR)  # fmt: skip
+        if image is None or image.ndim != 3 or image.shape[0] != image.shape[1]:
+            source_id, shard_id, offset, _ = ref
+            shard = self.sources[source_id].shards[shard_id]
+            found = "no image" if image is None else f"shape {image.shape}"
+            raise DataError(f"{shard}: record at byte {offset}: JPEG gives {found}")
+        return image
+
+    def sample(self, position) -> dict:
+        """Sample ``position`` augmented with OpenCV (the ``workers`` loader): template
+        (127, 127, 3) and search (255, 255, 3) float32 BGR, search_box (4,) float32 x1, y1,
+        x2, y2 in search-crop pixels, negative bool."""
+        spec = self.sampler.spec(int(position))
+        sample = {"negative": np.bool_(spec["negative"])}
+        for role in ("template", "search"):
+            crop = spec[role]
+            size = self.sizes[role]
+            geometry = crop_geometry(crop, crop["box"], size)
+            sample[role] = augment_image_opencv(
+                self.decode(crop["ref"]),
+                geometry["crop_box"],
+                size,
+                crop["colour_offset_bgr"],
+                int(crop["blur_size"]),
+                float(crop["blur_weight"]),
+                bool(crop["flip"]),
+                bool(spec["gray"]),
+            )
+            if role == "search":
+                sample["search_box"] = geometry["box"]
+        return sample
 
 
 def make_dataset(pair_source: PairSource, batch_size: int, start_position: int = 0):
@@ -77,7 +117,10 @@ def make_dataset(pair_source: PairSource, batch_size: int, start_position: int =
         for offset, role in ((0, "template"), (len(_FIELDS), "search")):
             jpeg, box, xs, ys, colour, blur_size, blur_weight, flip = values[offset : offset + 8]
             size = pair_source.sizes[role]
-            image = tf.io.decode_jpeg(jpeg, channels=3)[..., ::-1]  # RGB -> BGR
+            # INTEGER_ACCURATE is libjpeg's ISLOW IDCT, what OpenCV (and so pysot's
+            # cv2.imread) decodes with; TF's default IDCT is up to 7 grey levels away.
+            image = tf.io.decode_jpeg(jpeg, channels=3, dct_method="INTEGER_ACCURATE")
+            image = image[..., ::-1]  # RGB -> BGR
             xs.set_shape([size])
             ys.set_shape([size])
             crop = augment_image(image, {"xs": xs, "ys": ys}, colour, blur_size, blur_weight,
@@ -127,3 +170,24 @@ class PairIterator:
         return PairIterator(
             None, 0, self.batch_size, int(state["position"]), pair_source=self.source
         )
+
+    def close(self) -> None:
+        self._iterator = None
+
+
+def pair_iterator(input_config, seed: int, batch_size: int, position: int = 0,
+                  process_index=None, process_count=None):  # fmt: skip
+    """The loader ``config.input.loader`` names: ``'workers'`` (OpenCV in worker
+    processes, ``WorkerPairIterator``) or ``'tf'`` (this module's tf.data graph,
+    ``PairIterator``). Both give the same samples up to OpenCV-vs-TF rounding (within one
+    grey level); each is deterministic and resumable on its own."""
+    loader = input_config.get("loader", "workers")
+    if loader == "workers":
+        from siamjax.data.workers import WorkerPairIterator
+
+        return WorkerPairIterator(input_config, seed, batch_size, position, process_index,
+                                  process_count)  # fmt: skip
+    if loader == "tf":
+        return PairIterator(input_config, seed, batch_size, position, process_index,
+                            process_count)  # fmt: skip
+    raise ValueError(f"config.input.loader: {loader!r} is neither 'workers' nor 'tf'")

@@ -78,3 +78,72 @@ def record_span(offset: int, length: int) -> tuple[int, int]:
 def check_header(header: bytes, length: int) -> bool:
     """Whether a record header announces ``length`` bytes (detects a shifted / bad index)."""
     return len(header) == 8 and struct.unpack("<Q", header)[0] == length
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if position >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+
+
+def _fields(data: bytes):
+    """(field number, wire type, value) of one protobuf message; value is bytes for
+    length-delimited fields. Only the wire types an Example uses (varint, 64-bit,
+    length-delimited, 32-bit)."""
+    position = 0
+    while position < len(data):
+        key, position = _varint(data, position)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, position = _varint(data, position)
+        elif wire_type == 2:
+            length, position = _varint(data, position)
+            value = data[position : position + length]
+            if len(value) != length:
+                raise ValueError(f"field {number} runs past the end of the message")
+            position += length
+        elif wire_type in (1, 5):
+            width = 8 if wire_type == 1 else 4
+            value = data[position : position + width]
+            position += width
+        else:
+            raise ValueError(f"unsupported wire type {wire_type} (field {number})")
+        yield number, wire_type, value
+
+
+def example_bytes_feature(data: bytes, name: str) -> bytes:
+    """The first value of bytes feature ``name`` of a serialised ``tf.train.Example``.
+
+    A few lines of protobuf wire format (Example.features = 1, Features.feature = 1 as
+    map entries key = 1 / value = 2, Feature.bytes_list = 1, BytesList.value = 1), so
+    the loader's worker processes read records without importing TensorFlow. Raises
+    ``ValueError`` when the message is malformed or the feature is missing."""
+    wanted = name.encode()
+    for number, wire_type, features in _fields(data):
+        if number != 1 or wire_type != 2:
+            continue
+        for entry_number, entry_type, entry in _fields(features):
+            if entry_number != 1 or entry_type != 2:
+                continue
+            key = feature = None
+            for field, field_type, value in _fields(entry):
+                if field == 1 and field_type == 2:
+                    key = bytes(value)
+                elif field == 2 and field_type == 2:
+                    feature = value
+            if key != wanted or feature is None:
+                continue
+            for kind, kind_type, values in _fields(feature):
+                if kind == 1 and kind_type == 2:  # bytes_list
+                    for item, item_type, value in _fields(values):
+                        if item == 1 and item_type == 2:
+                            return bytes(value)
+            raise ValueError(f"feature {name!r} holds no bytes value")
+    raise ValueError(f"no feature {name!r}")

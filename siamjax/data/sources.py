@@ -191,13 +191,11 @@ class RecordReader:
 
     def image_bytes(self, source_id, shard_id, offset, length) -> bytes:
         """The JPEG bytes of a record (the Example's ``image`` feature)."""
-        from google.protobuf.message import DecodeError
-        from tensorflow.core.example import example_pb2
-
         data = self.read(source_id, shard_id, offset, length)
         try:
-            example = example_pb2.Example.FromString(data)
-        except DecodeError as error:
+            return schema.example_bytes_feature(data, "image")
+        except ValueError as error:
             path = self._paths[source_id][shard_id]
-            raise DataError(f"{path}: record at byte {offset} is not an Example") from error
-        return example.features.feature["image"].bytes_list.value[0]
+            raise DataError(
+                f"{path}: record at byte {offset} is not an Example with an image ({error})"
+            ) from error

@@ -202,10 +202,11 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     if is_main and restored is not None:
         print(f"resumed {workdir} at step {step} (input position {position})", flush=True)
 
+    iterator = None
     if batch_source is None:
-        from siamjax.data.pipeline import PairIterator
+        from siamjax.data.pipeline import pair_iterator
 
-        iterator = PairIterator(config.input, int(config.seed), local_batch, position)
+        iterator = pair_iterator(config.input, int(config.seed), local_batch, position)
 
         def next_batch(position):
             batch = next(iterator)
@@ -225,53 +226,57 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     started = time.time()
     first_step = step
     invocation_steps = 0
-    with _Preemption() as preemption:
-        while step < last_step:
-            phase = int(step >= unfreeze_step)
-            if phase not in step_fns:
-                step_fns[phase] = make_train_step(model, config, optimizer, mesh, phase)
-            position, local = next_batch(position)
-            state, metrics = step_fns[phase](state, _global_batch(local, sharding))
-            step += 1
-            invocation_steps += 1
-            # Metrics stay on device until a log line: fetching every step would make the
-            # host wait for each step instead of queueing the next one.
-            window.append((step, metrics))
-            epoch_end = step % steps_per_epoch == 0
-            if step % int(train_config.log_every) == 0 or step == last_step:
-                fetched = _fetch(window)
-                losses += [(done, values["loss"]) for done, values in fetched]
-                elapsed = time.time() - started
-                rate = (step - first_step) / max(elapsed, 1e-9)
-                first = fetched[0][1]
-                scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in first}
-                scalars["skipped"] = fetched[-1][1]["skipped"]
-                for group, rate_fn in group_rates.items():
-                    scalars[f"lr/{group}"] = float(rate_fn(step - 1))
-                scalars["pairs_per_s"] = rate * global_batch
-                line = (
-                    f"step {step}/{last_step} epoch {(step - 1) // steps_per_epoch} "
-                    f"loss {scalars['total_loss']:.4f} (cls {scalars['cls_loss']:.4f} "
-                    f"loc {scalars['loc_loss']:.4f}) lr {scalars['lr/head']:.2e} "
-                    f"|g| {scalars['grad_norm']:.2f} {scalars['pairs_per_s']:.1f} pairs/s "
-                    f"ETA {_eta((last_step - step) / max(rate, 1e-9))}"
-                )
-                logger.log(step, scalars, line)
-                window = []
-            if (
-                step % int(train_config.checkpoint_every) == 0
-                or epoch_end
-                or step == last_step
-                or preemption.requested
-            ):
-                input_state = {"position": position, "per_host_batch": local_batch}
-                checkpointing.save(manager, state, input_state)
-            if preemption.requested:
-                status = "preempted"
-                break
-            if stop_after is not None and invocation_steps >= stop_after:
-                status = "stopped"
-                break
+    try:
+        with _Preemption() as preemption:
+            while step < last_step:
+                phase = int(step >= unfreeze_step)
+                if phase not in step_fns:
+                    step_fns[phase] = make_train_step(model, config, optimizer, mesh, phase)
+                position, local = next_batch(position)
+                state, metrics = step_fns[phase](state, _global_batch(local, sharding))
+                step += 1
+                invocation_steps += 1
+                # Metrics stay on device until a log line: fetching every step would make the
+                # host wait for each step instead of queueing the next one.
+                window.append((step, metrics))
+                epoch_end = step % steps_per_epoch == 0
+                if step % int(train_config.log_every) == 0 or step == last_step:
+                    fetched = _fetch(window)
+                    losses += [(done, values["loss"]) for done, values in fetched]
+                    elapsed = time.time() - started
+                    rate = (step - first_step) / max(elapsed, 1e-9)
+                    first = fetched[0][1]
+                    scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in first}
+                    scalars["skipped"] = fetched[-1][1]["skipped"]
+                    for group, rate_fn in group_rates.items():
+                        scalars[f"lr/{group}"] = float(rate_fn(step - 1))
+                    scalars["pairs_per_s"] = rate * global_batch
+                    line = (
+                        f"step {step}/{last_step} epoch {(step - 1) // steps_per_epoch} "
+                        f"loss {scalars['total_loss']:.4f} (cls {scalars['cls_loss']:.4f} "
+                        f"loc {scalars['loc_loss']:.4f}) lr {scalars['lr/head']:.2e} "
+                        f"|g| {scalars['grad_norm']:.2f} {scalars['pairs_per_s']:.1f} pairs/s "
+                        f"ETA {_eta((last_step - step) / max(rate, 1e-9))}"
+                    )
+                    logger.log(step, scalars, line)
+                    window = []
+                if (
+                    step % int(train_config.checkpoint_every) == 0
+                    or epoch_end
+                    or step == last_step
+                    or preemption.requested
+                ):
+                    input_state = {"position": position, "per_host_batch": local_batch}
+                    checkpointing.save(manager, state, input_state)
+                if preemption.requested:
+                    status = "preempted"
+                    break
+                if stop_after is not None and invocation_steps >= stop_after:
+                    status = "stopped"
+                    break
+    finally:
+        if iterator is not None:
+            iterator.close()  # stops the input workers
     losses += [(done, values["loss"]) for done, values in _fetch(window)]
     manager.wait_until_finished()
     logger.close()

@@ -2,7 +2,8 @@
 
 The same uniform / normal / choice draws are injected into pysot's ``Augmentation`` (by
 replacing numpy's global random functions it calls) and into siamjax's
-``draw_augmentation``; the crops must agree within one grey level and the boxes exactly.
+``draw_augmentation``. The TF emulation (``tf`` loader) must agree within one grey level,
+the OpenCV path (``workers`` loader, pysot's own calls) within 1e-3, the boxes exactly.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from data_prep.crop import context_crop
+from siamjax.data.augment import augment_image_opencv
 from siamjax.data.crop_box import box_in_crop
 from siamjax.data.sampling import AugmentParams, draw_augmentation
 from tests.data.pipeline_test import _augment
@@ -93,3 +95,8 @@ def test_augmentation_matches_pysot(role, seed, monkeypatch):
           f"{np.mean(difference > 0.5) * 100:.3f} % of values differ")  # fmt: skip
     assert difference.max() <= 1.0 + 1e-3
     np.testing.assert_allclose(geometry["box"], list(reference_box), atol=1e-4)
+    opencv = augment_image_opencv(crop, geometry["crop_box"], out_size,
+                                  draws["colour_offset_bgr"], draws["blur_size"],
+                                  draws["blur_weight"], draws.get("flip", False), gray)  # fmt: skip
+    print(f"  OpenCV path: max |diff| {np.abs(opencv - reference).max():.2e}")
+    np.testing.assert_allclose(opencv, reference, atol=1e-3)

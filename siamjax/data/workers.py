@@ -1,0 +1,267 @@
+"""The ``workers`` loader: pair batches built with OpenCV in worker processes.
+
+    iterator = WorkerPairIterator(config.input, seed, batch_size=per_host_batch)
+    batch = next(iterator)    # the same arrays as PairIterator's (pipeline.py)
+    state = iterator.state()  # {"position": n}; WorkerPairIterator(..., position=n) resumes
+    iterator.close()          # stops the workers (also on garbage collection / exit)
+
+Why processes: a pair costs ~4 ms of JPEG decoding and warping. Inside ``tf.data`` the
+Python part of a sample holds the GIL and TensorFlow's per-op overhead dominates, so two
+cores gave ~100 pairs/s; OpenCV in one process per core runs outside any shared lock and
+makes pysot's own calls (``warpAffine``, ``filter2D``), so it is also the reference's
+arithmetic.
+
+Sample ``i`` is ``PairSource.sample(i)``, a pure function of (seed, host, i): the stream
+does not depend on the number of workers or on which worker builds which sample, and a run
+restored at a saved position sees exactly the stream it would have seen. Workers write
+each sample straight into a slot of shared-memory batch buffers; the main process copies a
+finished batch out and hands the slot back. The sources (shard indices) are loaded once,
+in the main process, and sent to the workers; workers import numpy and OpenCV only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import weakref
+from multiprocessing import shared_memory
+
+import numpy as np
+
+from siamjax.data.sources import DataError
+
+_POLL_SECONDS = 1.0
+
+
+def usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def batch_layout(batch_size: int, exemplar_size: int, search_size: int) -> dict:
+    """name -> (shape, dtype) of one batch."""
+    return {
+        "template": ((batch_size, exemplar_size, exemplar_size, 3), np.float32),
+        "search": ((batch_size, search_size, search_size, 3), np.float32),
+        "search_box": ((batch_size, 4), np.float32),
+        "negative": ((batch_size,), np.bool_),
+    }
+
+
+def _slot_arrays(buffer, layout: dict, slots: int) -> dict:
+    """Views of ``slots`` batches laid out one array after another in ``buffer``."""
+    arrays, offset = {}, 0
+    for name, (shape, dtype) in layout.items():
+        full_shape = (slots, *shape)
+        arrays[name] = np.ndarray(full_shape, dtype, buffer=buffer, offset=offset)
+        offset += int(np.prod(full_shape)) * np.dtype(dtype).itemsize
+        offset = -(-offset // 64) * 64  # keep every array cache-line aligned
+    return arrays
+
+
+def _layout_bytes(layout: dict, slots: int) -> int:
+    total = 0
+    for shape, dtype in layout.values():
+        total += int(np.prod((slots, *shape))) * np.dtype(dtype).itemsize
+        total = -(-total // 64) * 64
+    return total
+
+
+def _worker_main(worker_args: dict, tasks, done) -> None:
+    """One worker: builds samples named by ``tasks`` into the shared slots."""
+    import cv2
+
+    from siamjax.data.pipeline import PairSource
+
+    cv2.setNumThreads(1)  # one process per core already
+    # Ctrl-C and a preemption SIGTERM reach the whole process group; the trainer handles
+    # them (it saves a checkpoint first) and then stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    memory = shared_memory.SharedMemory(name=worker_args["memory_name"])
+    # Attaching registers the block with the resource tracker the workers share with the
+    # main process; that registration is the main process's own (a set entry), which it
+    # removes when it unlinks the block, so nothing is left to clean up here.
+    arrays = _slot_arrays(memory.buf, worker_args["layout"], worker_args["slots"])
+    source = PairSource(
+        worker_args["input_config"],
+        worker_args["seed"],
+        worker_args["process_index"],
+        worker_args["process_count"],
+        sources=worker_args["sources"],
+    )
+    parent = worker_args["parent_pid"]
+    try:
+        while True:
+            try:
+                task = tasks.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if os.getppid() != parent:  # the trainer died (SIGKILL): do not linger
+                    return
+                continue
+            if task is None:
+                return
+            serial, slot, index, position = task
+            try:
+                sample = source.sample(position)
+                for name in ("template", "search", "search_box", "negative"):
+                    arrays[name][slot, index] = sample[name]
+                done.put((serial, index, None))
+            except Exception as error:  # noqa: BLE001 (reported to the main process)
+                kind = "data" if isinstance(error, DataError) else type(error).__name__
+                done.put((serial, index, (kind, f"sample {position}: {error}")))
+    finally:
+        del arrays
+        memory.close()
+
+
+class WorkerPairIterator:
+    """Numpy pair batches from ``workers`` processes; ``state()`` is the next position.
+
+    ``input_config``: ``config.input`` (``workers``: processes, 0 = one per usable core;
+    ``prefetch_batches``: batches built ahead, each a shared-memory slot). A bad record
+    stops iteration with a ``DataError`` naming the shard, byte offset and sample; a
+    worker that dies stops it with a ``RuntimeError``.
+    """
+
+    def __init__(self, input_config, seed: int, batch_size: int, position: int = 0,
+                 process_index=None, process_count=None, sources=None):  # fmt: skip
+        if process_index is None or process_count is None:
+            import jax
+
+            process_index, process_count = jax.process_index(), jax.process_count()
+        if sources is None:
+            from siamjax.data.sources import load_sources
+
+            sources = load_sources(input_config, process_index, process_count)
+        self.sources = sources
+        self.input_config = input_config
+        self.seed = int(seed)
+        self.process_index, self.process_count = int(process_index), int(process_count)
+        self.batch_size = int(batch_size)
+        self.position = int(position)
+        workers = int(input_config.get("workers", 0)) or usable_cores()
+        self.slots = max(1, int(input_config.get("prefetch_batches", 3)))
+        layout = batch_layout(self.batch_size, int(input_config.exemplar_size),
+                              int(input_config.search_size))  # fmt: skip
+        size = _layout_bytes(layout, self.slots)
+        self._memory = shared_memory.SharedMemory(create=True, size=size)
+        self._arrays = _slot_arrays(self._memory.buf, layout, self.slots)
+        context = multiprocessing.get_context("spawn")  # fork is unsafe next to JAX / TF
+        self._tasks, self._done = context.Queue(), context.Queue()
+        worker_args = {
+            "memory_name": self._memory.name,
+            "layout": layout,
+            "slots": self.slots,
+            "input_config": input_config,
+            "seed": self.seed,
+            "process_index": self.process_index,
+            "process_count": self.process_count,
+            "sources": sources,
+            "parent_pid": os.getpid(),
+        }
+        self._workers = [
+            context.Process(
+                target=_worker_main,
+                args=(worker_args, self._tasks, self._done),
+                daemon=True,
+                name=f"siamjax-input-{i}",
+            )  # fmt: skip
+            for i in range(workers)
+        ]
+        for process in self._workers:
+            process.start()
+        self._closed = False
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._workers, self._tasks, self._memory, self._arrays
+        )
+        self._remaining = {}
+        self._next_serial = 0
+        for serial in range(self.slots):
+            self._submit(serial)
+
+    def _submit(self, serial: int) -> None:
+        slot = serial % self.slots
+        first = self.position + (serial - self._next_serial) * self.batch_size
+        self._remaining[serial] = self.batch_size
+        for index in range(self.batch_size):
+            self._tasks.put((serial, slot, index, first + index))
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                serial, _, error = self._done.get(timeout=_POLL_SECONDS)
+                break
+            except queue.Empty:
+                dead = [p for p in self._workers if not p.is_alive()]
+                if dead:
+                    codes = ", ".join(f"{p.name} exit code {p.exitcode}" for p in dead)
+                    self.close()
+                    raise RuntimeError(f"input worker died ({codes})") from None
+        if error is not None:
+            kind, message = error
+            self.close()
+            if kind == "data":
+                raise DataError(message)
+            raise RuntimeError(f"input worker failed on {message} ({kind})")
+        self._remaining[serial] -= 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        if self._closed:
+            raise RuntimeError("WorkerPairIterator is closed")
+        serial = self._next_serial
+        while self._remaining[serial] > 0:
+            self._receive()
+        slot = serial % self.slots
+        batch = {name: np.array(array[slot]) for name, array in self._arrays.items()}
+        del self._remaining[serial]
+        self._next_serial += 1
+        self.position += self.batch_size
+        self._submit(serial + self.slots)  # the slot is free again
+        return batch
+
+    def state(self) -> dict:
+        return {"position": self.position}
+
+    def restore(self, state: dict) -> WorkerPairIterator:
+        """A new iterator over the same sources continuing at ``state['position']``."""
+        return WorkerPairIterator(self.input_config, self.seed, self.batch_size,
+                                  int(state["position"]), self.process_index,
+                                  self.process_count, sources=self.sources)  # fmt: skip
+
+    def close(self) -> None:
+        """Stops the workers and frees the shared memory (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _shutdown(workers, tasks, memory, arrays) -> None:
+    for _ in workers:
+        try:
+            tasks.put(None)
+        except (OSError, ValueError):
+            break
+    for process in workers:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()  # workers ignore SIGTERM (see _worker_main)
+            process.join(timeout=5)
+    arrays.clear()
+    memory.close()
+    try:
+        memory.unlink()
+    except FileNotFoundError:
+        pass
