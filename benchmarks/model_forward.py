@@ -7,7 +7,9 @@
 Times are medians over ``--repeats`` calls after two warm-up calls (compilation excluded).
 FLOPs come from XLA's cost analysis of the compiled call. The pysot column is the
 reference measured on the 2-core development machine (PyTorch, 2 threads, batch 1,
-../shared/REFERENCE.md); ratio = pysot ms / siamjax ms (> 1 means siamjax is faster).
+../shared/REFERENCE.md), or on this machine with ``--pysot-json`` (written by
+``benchmarks/pysot_speed.py``; CPUs differ, so prefer it); ratio = pysot ms / siamjax ms
+(> 1 means siamjax is faster).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def parse_args(argv=None):
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--pysot-json", help="pysot timings of this machine (pysot_speed.py)")
     parser.add_argument("--xla-flags", default=None, help="XLA_FLAGS for this run")
     parser.add_argument("--correlation", default=None, help="override config.model.rpn.correlation")
     return parser.parse_args(argv)
@@ -75,12 +78,24 @@ def main(argv=None):
     from siamjax.config_loader import load_config
     from siamjax.models import build_model, init_variables, make_search_fn, make_template_fn
 
+    reference_ms, reference_source = dict(PYSOT_SEARCH_MS), "REFERENCE.md machine"
+    if args.pysot_json:
+        import json
+
+        with open(args.pysot_json) as stream:
+            measured = json.load(stream)
+        cases = {"siamrpn_r50_l234_dwxcorr": "search_r50", "siamrpn_alex_dwxcorr": "search_alex",
+                 "siamrpn_mobilev2_l234_dwxcorr": "search_mbv2"}  # fmt: skip
+        reference_ms = {name: measured[case]["ms"] for name, case in cases.items()
+                        if case in measured}  # fmt: skip
+        reference_source = f"this machine: {measured.get('cpu', '?')}"
     flags = os.environ.get("XLA_FLAGS", "")
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cores, "
           f"XLA_FLAGS={flags!r}, correlation={args.correlation}")  # fmt: skip
     header = f"{'config':<32}{'batch':>6}{'template ms':>13}{'search ms':>11}"
     header += f"{'GFLOP':>8}{'GFLOP/s':>9}{'pysot ms':>10}{'ratio':>7}"
     print(header)
+    print(f"(pysot ms: {reference_source})")
     rng = np.random.default_rng(0)
     for name in args.configs:
         config = load_config(os.path.join(repo, "configs", f"{name}.py"))
@@ -98,7 +113,7 @@ def main(argv=None):
             template_s = _time(template_fn, (variables, template), args.repeats)
             search_s = _time(search_fn, (variables, features, search), args.repeats)
             gflop = _flops(search_fn, variables, features, search) / 1e9
-            reference = PYSOT_SEARCH_MS.get(name) if batch == 1 else None
+            reference = reference_ms.get(name) if batch == 1 else None
             line = f"{name:<32}{batch:>6}{template_s * 1e3:>13.1f}{search_s * 1e3:>11.1f}"
             line += f"{gflop:>8.1f}{gflop / search_s:>9.1f}"
             line += f"{reference:>10.0f}{reference / (search_s * 1e3):>7.2f}" if reference else ""

@@ -7,7 +7,9 @@ Random weights and random crops (speed does not depend on them); one BatchNorm g
 8; float32. Peak memory is the process's maximum resident set size, which includes the
 Python / JAX / XLA baseline of about 0.4 GB. The reference (pysot, 2 threads, batch 8,
 ../shared/REFERENCE.md): r50 frozen 8.8 s/step (0.91 pairs/s, 1.2 GB), everything
-trainable 26.8 s/step (0.30 pairs/s, 4.0 GB).
+trainable 26.8 s/step (0.30 pairs/s, 4.0 GB), measured on another CPU: with ``--pysot-json``
+(written by ``benchmarks/pysot_speed.py`` on this machine) the ratios use pysot's numbers
+from this machine instead.
 """
 
 from __future__ import annotations
@@ -72,16 +74,33 @@ def run_case(name: str, steps: int, batch: int) -> dict:
             "peak_gb": peak_gb, "loss": float(metrics["loss"])}  # fmt: skip
 
 
+def _number(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--steps", type=int, default=3, help="timed steps after the first")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--pysot-json", help="pysot timings of this machine (pysot_speed.py)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: run one case
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_case(args.one, args.steps, args.batch)))
         return
+    reference, source = dict(REFERENCE), "REFERENCE.md machine"
+    if args.pysot_json:
+        with open(args.pysot_json) as stream:
+            measured = json.load(stream)
+        for name, case in (
+            ("r50_frozen", "train_r50_frozen"),
+            ("r50_unfrozen", "train_r50_unfrozen"),
+        ):
+            if case in measured:
+                reference[name] = (measured[case]["pairs_per_s"], measured[case]["peak_gb"])
+        source = f"this machine: {measured.get('cpu', '?')}"
+    print(f"pysot columns: {source}")
     print("| case | s/step | pairs/s | pysot pairs/s | ratio | peak GB | pysot GB |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.cases:
@@ -105,11 +124,11 @@ def main() -> None:
             .splitlines()[-1]
         )
         result = json.loads(output)
-        reference_rate, reference_gb = REFERENCE[name]
+        reference_rate, reference_gb = reference[name]
         ratio = f"{result['pairs_per_s'] / reference_rate:.2f}" if reference_rate else "–"
         print(f"| {name} | {result['seconds_per_step']:.2f} | {result['pairs_per_s']:.2f} | "
-              f"{reference_rate or '–'} | {ratio} | {result['peak_gb']:.2f} | "
-              f"{reference_gb or '–'} |", flush=True)  # fmt: skip
+              f"{_number(reference_rate)} | {ratio} | {result['peak_gb']:.2f} | "
+              f"{_number(reference_gb)} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
