@@ -4,4 +4,5 @@ import sys
 
 from siamjax.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a spawned input worker imports it
+    sys.exit(main())
