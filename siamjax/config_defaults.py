@@ -120,7 +120,7 @@ def input_config(datasets) -> ml_collections.ConfigDict:
     # 'workers': OpenCV in worker processes (siamjax/data/workers.py, fastest on CPU
     # hosts); 'tf': the tf.data graph (siamjax/data/pipeline.py, no extra processes).
     config.loader = "workers"
-    config.workers = 0  # worker processes; 0 = one per usable core
+    config.workers = 0  # worker processes; 0 = one per usable core, at most 16
     config.prefetch_batches = 3  # batches built ahead (shared-memory slots)
     return config
 

@@ -35,10 +35,35 @@ from siamjax.data.sources import DataError
 _POLL_SECONDS = 1.0
 
 
+MAX_DEFAULT_WORKERS = 16  # ~4000 pairs/s; each worker holds its own copy of the index
+
+
 def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """``config.input.workers = 0``: one per usable core, at most ``MAX_DEFAULT_WORKERS``."""
+    return min(usable_cores(), MAX_DEFAULT_WORKERS)
+
+
+def check_shared_memory(size: int, directory: str = "/dev/shm") -> None:
+    """Raises before a too-small /dev/shm (Docker's default is 64 MB) would crash a worker
+    with SIGBUS half-way through writing a batch."""
+    import shutil
+
+    if not os.path.isdir(directory):
+        return  # not Linux: shared memory is not a size-limited filesystem there
+    free = shutil.disk_usage(directory).free
+    if free < size:
+        raise RuntimeError(
+            f"the workers loader needs {size / 2**20:.0f} MB of shared memory for its batch "
+            f"slots but {directory} has {free / 2**20:.0f} MB free: lower "
+            "config.input.prefetch_batches or the per-host batch, enlarge /dev/shm (docker "
+            "run --shm-size=...), or use config.input.loader='tf'"
+        )
 
 
 def batch_layout(batch_size: int, exemplar_size: int, search_size: int) -> dict:
@@ -121,7 +146,8 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
 class WorkerPairIterator:
     """Numpy pair batches from ``workers`` processes; ``state()`` is the next position.
 
-    ``input_config``: ``config.input`` (``workers``: processes, 0 = one per usable core;
+    ``input_config``: ``config.input`` (``workers``: processes, 0 = one per usable core up
+    to 16;
     ``prefetch_batches``: batches built ahead, each a shared-memory slot). A bad record
     stops iteration with a ``DataError`` naming the shard, byte offset and sample; a
     worker that dies stops it with a ``RuntimeError``.
@@ -143,11 +169,12 @@ class WorkerPairIterator:
         self.process_index, self.process_count = int(process_index), int(process_count)
         self.batch_size = int(batch_size)
         self.position = int(position)
-        workers = int(input_config.get("workers", 0)) or usable_cores()
+        workers = int(input_config.get("workers", 0)) or default_workers()
         self.slots = max(1, int(input_config.get("prefetch_batches", 3)))
         layout = batch_layout(self.batch_size, int(input_config.exemplar_size),
                               int(input_config.search_size))  # fmt: skip
         size = _layout_bytes(layout, self.slots)
+        check_shared_memory(size)
         self._memory = shared_memory.SharedMemory(create=True, size=size)
         self._arrays = _slot_arrays(self._memory.buf, layout, self.slots)
         context = multiprocessing.get_context("spawn")  # fork is unsafe next to JAX / TF

@@ -153,3 +153,11 @@ def test_workers_ignore_sigterm_so_a_preempted_trainer_can_save(prepared):  # no
         assert worker.is_alive()
         assert next(iterator)["search"].shape == (4, 255, 255, 3)
     assert not worker.is_alive()
+
+
+def test_too_little_shared_memory_is_a_clear_error(tmp_path):
+    from siamjax.data.workers import check_shared_memory
+
+    check_shared_memory(1, str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"needs \d+ MB of shared memory .*--shm-size"):
+        check_shared_memory(2**62, str(tmp_path))
