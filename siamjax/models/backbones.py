@@ -259,6 +259,16 @@ _ALEXNET_LAYERS = ((11, 2, True, True), (5, 1, True, True), (3, 1, False, True),
                    (3, 1, False, True), (3, 1, False, False))  # fmt: skip
 
 
+def alexnet_legacy_conv_indices() -> tuple[int, ...]:
+    """Index of each layer's conv in the legacy ``features`` Sequential (BN follows at
+    index + 1): (0, 4, 8, 11, 14)."""
+    indices, index = [], 0
+    for _, _, pool, relu in _ALEXNET_LAYERS:
+        indices.append(index)
+        index += 2 + int(pool) + int(relu)
+    return tuple(indices)
+
+
 def _alexnet_channels(width_mult: float) -> list[int]:
     return [3] + [int(c * width_mult) for c in ALEXNET_CHANNELS[1:]]
 

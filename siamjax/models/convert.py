@@ -109,11 +109,48 @@ def flax_to_pysot(variables) -> collections.OrderedDict[str, np.ndarray]:
     return state
 
 
+def alexnet_layout_renames(prefix: str = "backbone") -> dict[str, str]:
+    """Key prefixes of pysot's legacy AlexNet (one ``features`` Sequential) -> the
+    per-layer AlexNet (``layer1..layer5``, conv ``.0`` and BatchNorm ``.1``). The two hold
+    the same weights: the released ``siamrpn_alex_dwxcorr`` model uses the first, the
+    training recipe (which unfreezes layer4/5) the second."""
+    from siamjax.models.backbones import alexnet_legacy_conv_indices
+
+    renames = {}
+    for layer, index in enumerate(alexnet_legacy_conv_indices(), start=1):
+        renames[f"{prefix}.features.{index}."] = f"{prefix}.layer{layer}.0."
+        renames[f"{prefix}.features.{index + 1}."] = f"{prefix}.layer{layer}.1."
+    return renames
+
+
+def align_alexnet_layout(state: Mapping[str, Any], expected_keys) -> collections.OrderedDict:
+    """Renames an AlexNet backbone stored in the other layout to the one ``expected_keys``
+    use (legacy <-> per-layer); any other state_dict is returned unchanged."""
+    expected_keys = set(expected_keys)
+    renames = alexnet_layout_renames()
+    if not any(key.startswith(tuple(renames)) for key in state):
+        renames = {new: old for old, new in renames.items()}  # per-layer -> legacy
+    wanted = any(key.startswith(tuple(renames.values())) for key in expected_keys)
+    present = any(key.startswith(tuple(renames)) for key in state)
+    if not (wanted and present):
+        return collections.OrderedDict(state)
+    aligned = collections.OrderedDict()
+    for key, value in state.items():
+        for old, new in renames.items():
+            if key.startswith(old):
+                key = new + key[len(old) :]
+                break
+        aligned[key] = value
+    return aligned
+
+
 def pysot_to_flax(checkpoint: Any, reference_variables) -> dict:
     """Converts a pysot checkpoint to siamjax variables shaped like ``reference_variables``.
 
     Args:
       checkpoint: a state_dict or ``{'state_dict': ...}`` of numpy arrays (``load_pth``).
+        An AlexNet backbone in the other of pysot's two layouts (legacy ``features`` vs
+        ``layer1..5``) is renamed to the config's (``align_alexnet_layout``).
       reference_variables: variables (or ``jax.eval_shape`` structs) of the model the
         config builds; they fix which keys and shapes are expected.
 
@@ -128,6 +165,7 @@ def pysot_to_flax(checkpoint: Any, reference_variables) -> dict:
     expected = {}
     for collection, path, leaf in _flatten(reference_variables):
         expected[torch_key(collection, path)] = (collection, path, tuple(leaf.shape))
+    state = align_alexnet_layout(state, expected)
     problems = []
     for key, value in state.items():
         if key in expected:

@@ -205,3 +205,43 @@ def test_imagenet_backbone_maps_matching_keys_and_lists_the_rest(tmp_path, capsy
     var = variables["batch_stats"]["backbone"]["layer4"]["1"]["var"]
     assert var.tobytes() == state["layer4.1.running_var"].tobytes()
     assert "rpn_head" in variables["params"]  # the head is initialised, not missing
+
+
+def test_released_alex_layout_converts_into_the_training_layout_and_back(tmp_path):
+    """pysot's released alex model (legacy ``features``) loads into the training recipe's
+    per-layer AlexNet, computes the same, and converts back to the same keys."""
+    import jax
+
+    from siamjax.config_loader import load_config
+    from siamjax.models import build_model, init_variables
+    from siamjax.models.convert import alexnet_layout_renames, flax_to_pysot
+
+    legacy_config = load_config(config_path("siamrpn_alex_dwxcorr"))
+    layered_config = load_config(config_path("siamrpn_alex_dwxcorr_16gpu"))
+    legacy_model, layered_model = (
+        build_model(legacy_config.model),
+        build_model(layered_config.model),
+    )
+    legacy = jax.device_get(init_variables(legacy_model, jax.random.key(1), 127, 255))
+    released = flax_to_pysot(legacy)
+    assert "backbone.features.14.weight" in released and "backbone.layer5.0.weight" not in released
+    assert alexnet_layout_renames()["backbone.features.15."] == "backbone.layer5.1."
+    path = tmp_path / "model.pth"
+    save_pth(str(path), released)
+    assert _convert(tmp_path, path, "siamrpn_alex_dwxcorr_16gpu") == 0
+    layered = load_variables(str(tmp_path / "out"))
+    assert "layer4" in layered["params"]["backbone"]
+    rng = np.random.default_rng(0)
+    template = rng.uniform(0, 255, (1, 127, 127, 3)).astype(np.float32)
+    search = rng.uniform(0, 255, (1, 255, 255, 3)).astype(np.float32)
+    expected = legacy_model.apply(legacy, template, search)
+    got = layered_model.apply(layered, template, search)
+    for want, have in zip(jax.tree.leaves(expected), jax.tree.leaves(got), strict=True):
+        np.testing.assert_allclose(np.asarray(have), np.asarray(want), rtol=1e-5, atol=1e-4)
+    # and back: the per-layer model exports, and converts into the legacy layout
+    save_pth(str(tmp_path / "layered.pth"), flax_to_pysot(layered))
+    (tmp_path / "back").mkdir()
+    assert _convert(tmp_path / "back", tmp_path / "layered.pth", "siamrpn_alex_dwxcorr") == 0
+    back = load_variables(str(tmp_path / "back" / "out"))
+    for want, have in zip(jax.tree.leaves(legacy), jax.tree.leaves(back), strict=True):
+        np.testing.assert_array_equal(np.asarray(have), np.asarray(want))
