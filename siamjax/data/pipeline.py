@@ -165,6 +165,9 @@ class PairIterator:
     def state(self) -> dict:
         return {"position": self.position}
 
+    def describe(self) -> str:
+        return f"tf loader, {self.batch_size} pairs per batch, from sample {self.position}"
+
     def restore(self, state: dict) -> PairIterator:
         """A new iterator over the same sources continuing at ``state['position']``."""
         return PairIterator(

@@ -256,6 +256,10 @@ class WorkerPairIterator:
     def state(self) -> dict:
         return {"position": self.position}
 
+    def describe(self) -> str:
+        return (f"workers loader, {len(self._workers)} processes, {self.batch_size} pairs per "
+                f"batch, {self.slots} batches ahead, from sample {self.position}")  # fmt: skip
+
     def restore(self, state: dict) -> WorkerPairIterator:
         """A new iterator over the same sources continuing at ``state['position']``."""
         return WorkerPairIterator(self.input_config, self.seed, self.batch_size,

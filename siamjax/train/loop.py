@@ -207,6 +207,8 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
         from siamjax.data.pipeline import pair_iterator
 
         iterator = pair_iterator(config.input, int(config.seed), local_batch, position)
+        if is_main:
+            print(f"input: {iterator.describe()}", flush=True)
 
         def next_batch(position):
             batch = next(iterator)

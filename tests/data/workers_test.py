@@ -33,6 +33,7 @@ def test_worker_batches_are_the_in_process_samples_in_order(prepared):  # noqa: 
     config = _busy_config(prepared / "data", workers=2)
     source = PairSource(config, 5, 0, 1)
     with WorkerPairIterator(config, 5, 4, 0, 0, 1, sources=source.sources) as iterator:
+        assert iterator.describe().startswith("workers loader, 2 processes, 4 pairs")
         batches = [next(iterator) for _ in range(5)]
         assert iterator.state() == {"position": 20}
     for position in range(20):
