@@ -147,8 +147,7 @@ class WorkerPairIterator:
     """Numpy pair batches from ``workers`` processes; ``state()`` is the next position.
 
     ``input_config``: ``config.input`` (``workers``: processes, 0 = one per usable core up
-    to 16;
-    ``prefetch_batches``: batches built ahead, each a shared-memory slot). A bad record
+    to 16; ``prefetch_batches``: batches built ahead, each a shared-memory slot). A bad record
     stops iteration with a ``DataError`` naming the shard, byte offset and sample; a
     worker that dies stops it with a ``RuntimeError``.
     """
