@@ -120,7 +120,9 @@ def input_config(datasets) -> ml_collections.ConfigDict:
     # 'workers': OpenCV in worker processes (siamjax/data/workers.py, fastest on CPU
     # hosts); 'tf': the tf.data graph (siamjax/data/pipeline.py, no extra processes).
     config.loader = "workers"
-    config.workers = 0  # worker processes; 0 = one per usable core, at most 16
+    # worker processes; 0 = one per usable core (this process's share when several
+    # training processes share the host unbound, e.g. one per GPU), at most 16
+    config.workers = 0
     config.prefetch_batches = 3  # batches built ahead (shared-memory slots)
     return config
 

@@ -44,9 +44,25 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def local_process_count() -> int:
+    """Training processes sharing this host (one per GPU under SLURM), from the launcher's
+    environment: ``SIAMJAX_LOCAL_PROCESSES``, ``SLURM_NTASKS_PER_NODE`` ("8" or
+    "8(x2)") or ``LOCAL_WORLD_SIZE``; 1 when none is set."""
+    for name in ("SIAMJAX_LOCAL_PROCESSES", "SLURM_NTASKS_PER_NODE", "LOCAL_WORLD_SIZE"):
+        value = os.environ.get(name, "").split("(")[0].split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
 def default_workers() -> int:
-    """``config.input.workers = 0``: one per usable core, at most ``MAX_DEFAULT_WORKERS``."""
-    return min(usable_cores(), MAX_DEFAULT_WORKERS)
+    """``config.input.workers = 0``: the cores this process may use, at most
+    ``MAX_DEFAULT_WORKERS``. When the process may use every core of the host while other
+    training processes share it (one per GPU, no CPU binding), its share of them."""
+    cores = usable_cores()
+    if cores >= (os.cpu_count() or cores):  # not bound to a subset: share the host
+        cores = cores // local_process_count()
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
 def check_shared_memory(size: int, directory: str = "/dev/shm") -> None:

@@ -162,3 +162,20 @@ def test_too_little_shared_memory_is_a_clear_error(tmp_path):
     check_shared_memory(1, str(tmp_path))
     with pytest.raises(RuntimeError, match=r"needs \d+ MB of shared memory .*--shm-size"):
         check_shared_memory(2**62, str(tmp_path))
+
+
+def test_default_workers_share_the_host_between_training_processes(monkeypatch):
+    from siamjax.data import workers
+
+    for name in ("SIAMJAX_LOCAL_PROCESSES", "SLURM_NTASKS_PER_NODE", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(workers, "usable_cores", lambda: 64)
+    assert workers.default_workers() == 16  # capped
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "8(x2)")  # 8 GPU processes per node
+    assert workers.local_process_count() == 8 and workers.default_workers() == 8
+    monkeypatch.setattr(workers, "usable_cores", lambda: 6)  # bound by --cpus-per-task
+    assert workers.default_workers() == 6
+    monkeypatch.setenv("SIAMJAX_LOCAL_PROCESSES", "128")
+    monkeypatch.setattr(workers, "usable_cores", lambda: 64)
+    assert workers.default_workers() == 1
