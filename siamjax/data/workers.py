@@ -92,23 +92,24 @@ def batch_layout(batch_size: int, exemplar_size: int, search_size: int) -> dict:
     }
 
 
-def _slot_arrays(buffer, layout: dict, slots: int) -> dict:
-    """Views of ``slots`` batches laid out one array after another in ``buffer``."""
-    arrays, offset = {}, 0
+def _slot_offsets(layout: dict, slots: int) -> tuple[dict, int]:
+    """Byte offset of each array when ``slots`` batches are laid out one array after
+    another (each cache-line aligned), and the total size."""
+    offsets, offset = {}, 0
     for name, (shape, dtype) in layout.items():
-        full_shape = (slots, *shape)
-        arrays[name] = np.ndarray(full_shape, dtype, buffer=buffer, offset=offset)
-        offset += int(np.prod(full_shape)) * np.dtype(dtype).itemsize
-        offset = -(-offset // 64) * 64  # keep every array cache-line aligned
-    return arrays
+        offsets[name] = offset
+        offset += int(np.prod((slots, *shape))) * np.dtype(dtype).itemsize
+        offset = -(-offset // 64) * 64
+    return offsets, offset
 
 
-def _layout_bytes(layout: dict, slots: int) -> int:
-    total = 0
-    for shape, dtype in layout.values():
-        total += int(np.prod((slots, *shape))) * np.dtype(dtype).itemsize
-        total = -(-total // 64) * 64
-    return total
+def _slot_arrays(buffer, layout: dict, slots: int) -> dict:
+    """Views of ``slots`` batches in ``buffer`` (laid out by ``_slot_offsets``)."""
+    offsets, _ = _slot_offsets(layout, slots)
+    return {
+        name: np.ndarray((slots, *shape), dtype, buffer=buffer, offset=offsets[name])
+        for name, (shape, dtype) in layout.items()
+    }
 
 
 def _worker_main(worker_args: dict, tasks, done) -> None:
@@ -188,7 +189,7 @@ class WorkerPairIterator:
         self.slots = max(1, int(input_config.get("prefetch_batches", 3)))
         layout = batch_layout(self.batch_size, int(input_config.exemplar_size),
                               int(input_config.search_size))  # fmt: skip
-        size = _layout_bytes(layout, self.slots)
+        _, size = _slot_offsets(layout, self.slots)
         check_shared_memory(size)
         self._memory = shared_memory.SharedMemory(create=True, size=size)
         self._arrays = _slot_arrays(self._memory.buf, layout, self.slots)

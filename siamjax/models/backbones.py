@@ -277,14 +277,14 @@ def _alexnet_forward(x, make_conv_bn, width_mult: float) -> dict[str, jax.Array]
     """Runs the five AlexNet layers; ``make_conv_bn(layer, sequence_index)`` builds conv+BN."""
     channels = _alexnet_channels(width_mult)
     outputs = {}
-    sequence_index = 0  # position in the legacy ``features`` Sequential
+    # position of each conv in the legacy ``features`` Sequential
+    sequence_indices = alexnet_legacy_conv_indices()
     for layer, (kernel, stride, pool, relu) in enumerate(_ALEXNET_LAYERS, start=1):
-        x = make_conv_bn(layer, sequence_index, channels[layer], kernel, stride)(x)
+        x = make_conv_bn(layer, sequence_indices[layer - 1], channels[layer], kernel, stride)(x)
         if pool:  # BN -> max-pool -> ReLU, pysot's order
             x = max_pool(x, 3, 2)
         if relu:
             x = nn.relu(x)
-        sequence_index += 2 + int(pool) + int(relu)
         outputs[f"stage{layer}"] = x
     return outputs
 
