@@ -31,6 +31,7 @@ from siamjax.models.layers import (
     layer_mode,
     max_pool,
 )
+from siamjax.models.recompute import POLICIES, recomputed
 
 Features = dict[str, jax.Array]
 
@@ -118,21 +119,7 @@ class BasicBlock(nn.Module):
         return nn.relu(out + residual)
 
 
-REMAT_MODES = ("none", "blocks", "blocks_keep_convs")
-
-
-def _rematerialised(block: type, remat: str) -> type:
-    """``block`` whose activations are recomputed in the backward pass (``nn.remat``).
-
-    'blocks' keeps only each block's input; 'blocks_keep_convs' also keeps the conv
-    outputs and recomputes only BatchNorm / ReLU. Parameters keep their names.
-    """
-    if remat not in REMAT_MODES:
-        raise ValueError(f"remat is {remat!r}; expected one of {REMAT_MODES}")
-    if remat == "none":
-        return block
-    policy = jax.checkpoint_policies.dots_saveable if remat == "blocks_keep_convs" else None
-    return nn.remat(block, static_argnums=(2,), policy=policy)  # (self, x, train)
+REMAT_MODES = ("none",) + tuple(POLICIES)
 
 
 class ResLayer(nn.Module):
@@ -148,8 +135,9 @@ class ResLayer(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        if self.remat not in REMAT_MODES:
+            raise ValueError(f"remat is {self.remat!r}; expected one of {REMAT_MODES}")
         out_channels = self.planes * self.block.expansion
-        block = _rematerialised(self.block, self.remat)
         downsample = None
         if self.stride != 1 or self.in_channels != out_channels:
             if self.stride == 1 and self.dilation == 1:
@@ -164,12 +152,38 @@ class ResLayer(nn.Module):
                     padding=half if self.dilation > 1 else 0,
                     dilation=half,
                 )
-        x = block(self.planes, self.stride, self.dilation, downsample=downsample, name="0")(
-            x, train
-        )
-        for index in range(1, self.num_blocks):
-            x = block(self.planes, dilation=self.dilation, name=str(index))(x, train)
+        block_arguments = [dict(stride=self.stride, downsample=downsample)]
+        block_arguments += [{} for _ in range(1, self.num_blocks)]
+        for index, arguments in enumerate(block_arguments):
+            name = str(index)
+            if self.remat == "none" or not train or self.is_initializing():
+                block = self.block(self.planes, dilation=self.dilation, name=name, **arguments)
+                x = block(x, train)
+            else:
+                block = self.block(self.planes, dilation=self.dilation, parent=None, **arguments)
+                x = self._recomputed_block(block, name, x)
         return x
+
+    def _recomputed_block(self, block: nn.Module, name: str, x: jax.Array) -> jax.Array:
+        """Block ``name`` in training mode, recomputed in the backward pass (``remat``).
+
+        The block runs as a pure function of its variables (``recompute.recomputed``);
+        its updated BatchNorm statistics are written back as a bound block would.
+        """
+
+        def pure(params, inputs, stats):
+            outputs, updates = block.apply(
+                {"params": params, "batch_stats": stats}, inputs, True, mutable=["batch_stats"]
+            )
+            return outputs, updates["batch_stats"]
+
+        variables = self.variables
+        outputs, new_stats = recomputed(pure, self.remat)(
+            variables["params"][name], x, variables["batch_stats"][name]
+        )
+        if self.is_mutable_collection("batch_stats"):
+            self.put_variable("batch_stats", name, new_stats)
+        return outputs
 
 
 class ResNet(nn.Module):

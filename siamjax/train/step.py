@@ -110,6 +110,22 @@ def _frozen_backbone(model, variables, images: jax.Array):
     return jax.lax.stop_gradient(jax.lax.map(one, images))
 
 
+def _remat_mode(model, train) -> str:
+    """``train.remat`` resolved: 'auto' is 'blocks_keep_convs' for backbones that have it
+    (ResNet: r50 layer2-4 step at batch 8 on CPU, peak 5.2 -> 3.3 GB at equal speed),
+    'none' otherwise."""
+    remat = str(train.get("remat", "auto"))
+    has_remat = "remat" in getattr(model.backbone, "__dataclass_fields__", {})
+    if remat == "auto":
+        return "blocks_keep_convs" if has_remat else "none"
+    if remat != "none" and not has_remat:
+        raise ValueError(
+            f"config.train.remat is {remat!r} but the {type(model.backbone).__name__} "
+            "backbone has no rematerialisation; only ResNet backbones do ('none' or 'auto')"
+        )
+    return remat
+
+
 def make_loss_fn(model, config, phase: int):
     """``loss_fn(params, batch_stats, batch, rng) -> (loss, (metrics, new_batch_stats))``."""
     target_config = TargetConfig.from_config(config)
@@ -118,13 +134,8 @@ def make_loss_fn(model, config, phase: int):
     compute_dtype = jnp.dtype(str(train.compute_dtype))  # float32, bfloat16 (float64: checks)
     backbone_mode = _backbone_mode(config, phase)
     separate_backbone = phase == 0 and _frozen_backbone_by_sample(train)
-    remat = str(train.get("remat", "none"))
+    remat = _remat_mode(model, train)
     if remat != "none":
-        if "remat" not in getattr(model.backbone, "__dataclass_fields__", {}):
-            raise ValueError(
-                f"config.train.remat is {remat!r} but the {type(model.backbone).__name__} "
-                "backbone has no rematerialisation; only ResNet backbones do ('none' otherwise)"
-            )
         model = model.clone(backbone=model.backbone.clone(remat=remat))
 
     def loss_fn(params, batch_stats, batch, rng):
@@ -201,6 +212,52 @@ def trainable_mask(params, config, phase: int):
     trained_groups = ("neck", "head") + (("backbone",) if phase == 1 else ())
     groups = parameter_groups(params, config.train.backbone.train_layers)
     return jax.tree_util.tree_map(lambda group: group in trained_groups, groups)
+
+
+def fit_momentum_to_phase(state: TrainState, config, phase: int, mesh: Mesh) -> TrainState:
+    """``state`` with momentum buffers only for the parameters trained in ``phase``.
+
+    A parameter not trained in a phase never reads or changes its buffer there, and its
+    buffer is zero whenever it starts training (inactive groups accumulate nothing), so
+    it is stored as a scalar zero until then (orbax saves no empty arrays): r50 keeps
+    0.18 GB less while the backbone is frozen. Placeholders of parameters trained in
+    ``phase`` become zeros of the parameter's shape, replicated over ``mesh``; full
+    buffers of parameters not trained become placeholders. Either layout converts.
+    """
+    mask = trainable_mask(state.params, config, phase)
+
+    def wanted_shape(trained, param, buffer):
+        return param.shape if trained else ()
+
+    shapes = [
+        jax.tree_util.tree_map(wanted_shape, mask, state.params, field) for field in state.opt_state
+    ]
+    buffers = [jax.tree_util.tree_leaves(field) for field in state.opt_state]
+    shape_leaves = [jax.tree_util.tree_leaves(field, is_leaf=_is_shape) for field in shapes]
+    missing = [
+        (i, j, shape, buffer.dtype)
+        for i, (field, field_shapes) in enumerate(zip(buffers, shape_leaves, strict=True))
+        for j, (buffer, shape) in enumerate(zip(field, field_shapes, strict=True))
+        if buffer.shape != shape
+    ]
+    if not missing:
+        return state
+    # One jitted call makes every new buffer, already replicated over the mesh.
+    zeros = jax.jit(
+        lambda: tuple(jnp.zeros(shape, dtype) for _, _, shape, dtype in missing),
+        out_shardings=replicated(mesh),
+    )()
+    for (i, j, _, _), buffer in zip(missing, zeros, strict=True):
+        buffers[i][j] = buffer
+    fields = [
+        jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(field), leaves)
+        for field, leaves in zip(state.opt_state, buffers, strict=True)
+    ]
+    return state._replace(opt_state=type(state.opt_state)(*fields))
+
+
+def _is_shape(x) -> bool:
+    return isinstance(x, tuple) and all(isinstance(d, int) for d in x)
 
 
 def _pick(tree, mask, trained: bool):

@@ -44,30 +44,77 @@ def test_batch_norm_uses_the_biased_variance_and_stores_the_unbiased_one():
 
 
 @pytest.mark.parametrize("remat", ["blocks", "blocks_keep_convs"])
-def test_rematerialised_blocks_give_the_same_values_and_gradients(remat):
-    images = jnp.asarray(np.random.default_rng(2).uniform(0, 255, (2, 63, 63, 3)), jnp.float32)
-    plain = ResNet(Bottleneck, (1, 1, 1, 1))
-    recomputed = ResNet(Bottleneck, (1, 1, 1, 1), remat=remat)
-    variables = plain.init(jax.random.key(0), images[:1])
+def test_rematerialised_blocks_give_the_same_values_statistics_and_gradients(remat):
+    """Called twice (template then search, as SiamRPN does), in training mode: outputs,
+    updated BatchNorm statistics and gradients equal the plain network's."""
+    rng = np.random.default_rng(2)
+    template = jnp.asarray(rng.uniform(0, 255, (2, 47, 47, 3)), jnp.float32)
+    search = jnp.asarray(rng.uniform(0, 255, (2, 63, 63, 3)), jnp.float32)
+    plain = ResNet(Bottleneck, (1, 2, 1, 1))
+    recomputed = ResNet(Bottleneck, (1, 2, 1, 1), remat=remat)
+    variables = plain.init(jax.random.key(0), search[:1])
     assert jax.tree_util.tree_structure(variables) == jax.tree_util.tree_structure(
-        recomputed.init(jax.random.key(0), images[:1])
+        recomputed.init(jax.random.key(0), search[:1])
     )
 
     def loss(model, params):
-        features, _ = model.apply(
-            {"params": params, "batch_stats": variables["batch_stats"]},
-            images,
-            True,
-            mutable=["batch_stats"],
-        )
-        return sum(jnp.mean(f**2) for f in features.values())
+        def run(images, stats):
+            features, updates = model.apply(
+                {"params": params, "batch_stats": stats},
+                images,
+                ("layer2", "layer3", "layer4"),
+                mutable=["batch_stats"],
+            )
+            return features, updates["batch_stats"]
 
-    value, grads = jax.value_and_grad(lambda p: loss(plain, p))(variables["params"])
-    value_remat, grads_remat = jax.value_and_grad(lambda p: loss(recomputed, p))(
+        template_features, stats = run(template, variables["batch_stats"])
+        search_features, stats = run(search, stats)
+        value = sum(jnp.mean(f**2) for f in template_features.values())
+        value += sum(jnp.mean(jnp.sin(f)) for f in search_features.values())
+        return value, stats
+
+    (value, stats), grads = jax.value_and_grad(lambda p: loss(plain, p), has_aux=True)(
         variables["params"]
     )
+    (value_remat, stats_remat), grads_remat = jax.jit(
+        jax.value_and_grad(lambda p: loss(recomputed, p), has_aux=True)
+    )(variables["params"])
     np.testing.assert_allclose(value_remat, value, rtol=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves(stats_remat), jax.tree_util.tree_leaves(stats)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    changed = jax.tree_util.tree_map(
+        lambda new, old: bool(np.any(np.asarray(new) != np.asarray(old))),
+        stats_remat["layer2"],
+        variables["batch_stats"]["layer2"],
+    )
+    assert all(jax.tree_util.tree_leaves(changed))  # statistics really were updated
     for a, b in zip(jax.tree_util.tree_leaves(grads_remat), jax.tree_util.tree_leaves(grads)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="remat"):
-        ResNet(Bottleneck, (1, 1, 1, 1), remat="everything").init(jax.random.key(0), images[:1])
+        ResNet(Bottleneck, (1, 1, 1, 1), remat="everything").init(jax.random.key(0), search[:1])
+
+
+@pytest.mark.parametrize("remat", ["blocks", "blocks_keep_convs"])
+def test_rematerialised_blocks_need_fewer_step_temporaries_on_this_backend(remat):
+    """The point of ``remat``: XLA's own memory analysis of the compiled gradient shows
+    fewer temporaries (plain ``nn.remat`` shows none fewer on XLA:CPU)."""
+    images = jnp.zeros((4, 95, 95, 3), jnp.float32)
+    plain = ResNet(Bottleneck, (1, 3, 3, 1), used_layers=(3,))
+    variables = plain.init(jax.random.key(0), images[:1])
+
+    def temporaries(model):
+        def loss(params):
+            features, _ = model.apply(
+                {"params": params, "batch_stats": variables["batch_stats"]},
+                images,
+                True,
+                mutable=["batch_stats"],
+            )
+            return sum(jnp.mean(f**2) for f in features.values())
+
+        compiled = jax.jit(jax.grad(loss)).lower(variables["params"]).compile()
+        return compiled.memory_analysis().temp_size_in_bytes
+
+    plain_bytes = temporaries(plain)
+    remat_bytes = temporaries(ResNet(Bottleneck, (1, 3, 3, 1), used_layers=(3,), remat=remat))
+    assert remat_bytes < 0.8 * plain_bytes, (remat_bytes, plain_bytes)

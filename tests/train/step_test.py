@@ -158,3 +158,69 @@ def test_remat_on_a_backbone_without_it_is_rejected():
     config.train.remat = "blocks"
     with pytest.raises(ValueError, match="remat"):
         make_loss_fn(build_model(config.model), config, phase=1)
+
+
+def test_momentum_buffers_follow_the_phase_and_both_layouts_restore(tmp_path):
+    """Phase 0 keeps buffers for the neck / head only (scalar placeholders elsewhere),
+    phase 1 adds zeros for the trained backbone layers; a checkpoint of either layout
+    restores into either template."""
+    from siamjax.train import checkpointing
+    from siamjax.train.step import fit_momentum_to_phase
+
+    config = tiny_config()
+    model = build_model(config.model)
+    optimizer, _ = make_optimizer(config)
+    mesh = data_mesh(jax.devices()[:2])
+    full = jax.device_put(
+        init_train_state(init_variables(model, jax.random.key(0)), optimizer, 0), replicated(mesh)
+    )
+    full = full._replace(
+        opt_state=jax.tree_util.tree_map(lambda x: x + 1.0, full.opt_state)  # recognisable
+    )
+    frozen = fit_momentum_to_phase(full, config, 0, mesh)
+    trace, full_trace = frozen.opt_state.trace, full.opt_state.trace
+    assert trace["backbone"]["layer4"]["0"]["kernel"].shape == ()
+    assert trace["backbone"]["layer1"]["0"]["kernel"].shape == ()
+    for kept, original in zip(jax.tree_util.tree_leaves(trace["rpn_head"]),
+                              jax.tree_util.tree_leaves(full_trace["rpn_head"])):  # fmt: skip
+        np.testing.assert_array_equal(kept, original)  # trained buffers are not touched
+    unfrozen = fit_momentum_to_phase(frozen, config, 1, mesh)
+    layer4 = unfrozen.opt_state.trace["backbone"]["layer4"]["0"]["kernel"]
+    assert layer4.shape == full.params["backbone"]["layer4"]["0"]["kernel"].shape
+    assert not np.any(np.asarray(layer4)) and layer4.sharding == replicated(mesh)
+    assert unfrozen.opt_state.trace["backbone"]["layer1"]["0"]["kernel"].shape == ()
+    assert fit_momentum_to_phase(unfrozen, config, 1, mesh) is unfrozen  # nothing to do
+
+    # A full-layout checkpoint (older runs) restores into a phase-0 template, and back.
+    for saved, template, name in ((full, frozen, "full"), (frozen, full, "placeholders")):
+        manager = checkpointing.checkpoint_manager(str(tmp_path / name), 2, 4)
+        checkpointing.save(manager, saved, {"position": 0})
+        manager.wait_until_finished()
+        restored, _ = checkpointing.restore_latest(
+            checkpointing.checkpoint_manager(str(tmp_path / name), 2, 4), template
+        )
+        assert tree_equal(restored.opt_state.trace, saved.opt_state.trace)
+
+
+def test_remat_auto_picks_kept_convs_for_resnets_only():
+    from siamjax.config_loader import load_config
+    from siamjax.train.step import _remat_mode
+
+    config = tiny_config()
+    assert config.train.remat == "auto"
+    assert _remat_mode(build_model(config.model), config.train) == "none"
+    r50 = load_config(os.path.join(os.path.dirname(__file__), "..", "..", "configs",
+                                   "siamrpn_r50_l234_dwxcorr_8gpu.py"))  # fmt: skip
+    assert _remat_mode(build_model(r50.model), r50.train) == "blocks_keep_convs"
+    r50.train.remat = "blocks"
+    assert _remat_mode(build_model(r50.model), r50.train) == "blocks"
+
+
+def test_release_freed_memory_uses_glibc_on_linux():
+    import platform
+
+    from siamjax.train.host_memory import release_freed_memory
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+    assert release_freed_memory() is True

