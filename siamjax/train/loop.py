@@ -85,9 +85,9 @@ class _Logger:
         if not enabled:
             return
         if tensorboard:
-            import tensorflow as tf
+            from siamjax.train.tensorboard import ScalarWriter
 
-            self.writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+            self.writer = ScalarWriter(os.path.join(workdir, "tensorboard"))
         from data_prep.fs import makedirs, open_file
 
         makedirs(workdir)
@@ -100,11 +100,7 @@ class _Logger:
         self.jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
         self.jsonl.flush()
         if self.writer is not None:
-            import tensorflow as tf
-
-            with self.writer.as_default(step=step):
-                for name, value in scalars.items():
-                    tf.summary.scalar(name, value)
+            self.writer.scalars(step, scalars)
             self.writer.flush()
 
     def close(self):
