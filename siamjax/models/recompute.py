@@ -34,10 +34,12 @@ def _tied_to(cotangent: jax.Array, residual: jax.Array) -> jax.Array:
 def recomputed(fn: Callable, policy_name: str) -> Callable:
     """``fn(params, x, state) -> (y, new_state)`` whose backward pass recomputes ``y``.
 
-    ``params`` and ``x`` are differentiated; ``state`` (e.g. BatchNorm running
-    statistics) and ``new_state`` are not (zero gradient). ``policy_name`` is a key of
-    ``POLICIES``. Only residuals shaped like a batch of ``x`` (same rank, same leading
-    size) are tied, so parameters are never copied.
+    ``params`` and ``x`` (arrays or trees of arrays with a leading batch axis) are
+    differentiated; ``state`` (e.g. BatchNorm running statistics) and ``new_state`` are
+    not (zero gradient). ``policy_name`` is a key of ``POLICIES``. Only residuals with the
+    batch as leading axis (rank ≥ 2) are tied, so parameters are not copied — unless a
+    kernel's leading size equals the batch (1x1 or 3x3 kernels at batch 1 or 3), which
+    costs a copy of it and nothing else.
     """
     if policy_name not in POLICIES:
         raise ValueError(f"remat is {policy_name!r}; expected one of {tuple(POLICIES)}")
@@ -55,16 +57,18 @@ def recomputed(fn: Callable, policy_name: str) -> Callable:
         y, vjp_fn, new_state = jax.vjp(
             lambda p, i: checkpointed(p, i, state), params, x, has_aux=True
         )
-        return (y, new_state), (vjp_fn, state)
+        batch_size = jnp.shape(jax.tree_util.tree_leaves(x)[0])[0]
+        return (y, new_state), (vjp_fn, state, batch_size)
 
     def backward(residuals, cotangents):
-        vjp_fn, state = residuals
+        vjp_fn, state, batch_size = residuals
         y_grad, _ = cotangents
-        batch_rank, batch_size = len(jnp.shape(y_grad)), jnp.shape(y_grad)[0]
+        anchor = jax.tree_util.tree_leaves(y_grad)[0]
 
         def tie(residual):
-            if jnp.ndim(residual) == batch_rank and jnp.shape(residual)[0] == batch_size:
-                return _tied_to(y_grad, residual)
+            shape = jnp.shape(residual)
+            if len(shape) >= 2 and shape[0] == batch_size:
+                return _tied_to(anchor, residual)
             return residual
 
         params_grad, x_grad = jax.tree_util.tree_map(tie, vjp_fn)(y_grad)
