@@ -38,7 +38,7 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
 
     from siamjax.config_loader import load_config
     from siamjax.models import build_model, init_variables
-    from siamjax.train.host_memory import release_freed_memory
+    from siamjax.train.host_memory import release_after_compile, release_freed_memory
     from siamjax.train.optim import make_optimizer
     from siamjax.train.step import (
         batch_sharding,
@@ -76,7 +76,7 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
     batch_arrays = jax.device_put(batch_arrays, batch_sharding(mesh))
     step_fn = make_train_step(model, config, optimizer, mesh, phase)
     step_fn = step_fn.lower(state, batch_arrays).compile()
-    release_freed_memory()
+    release_after_compile()
     state, metrics = step_fn(state, batch_arrays)  # first step
     jax.block_until_ready(metrics)
     times = []

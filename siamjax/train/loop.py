@@ -22,7 +22,7 @@ import numpy as np
 
 from siamjax.models import build_model, init_variables
 from siamjax.train import checkpointing
-from siamjax.train.host_memory import release_freed_memory
+from siamjax.train.host_memory import release_after_compile, release_freed_memory
 from siamjax.train.optim import iterations_per_epoch, make_optimizer
 from siamjax.train.step import (
     TrainState,
@@ -247,7 +247,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                         .compile()
                     )
                     step_phase = phase
-                    release_freed_memory()  # the compiler's garbage, before the step runs
+                    release_after_compile()  # the compiler's garbage, before the step runs
                 state, metrics = step_fn(state, batch)
                 step += 1
                 invocation_steps += 1
