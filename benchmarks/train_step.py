@@ -1,11 +1,14 @@
 """Train-step speed and peak memory on this machine: pairs/s for r50 (backbone frozen and
 layer2-4 trained) and alex at batch 8, each case in a fresh process.
 
-    python benchmarks/train_step.py [--cases r50_frozen r50_unfrozen alex] [--steps 3]
+    python benchmarks/train_step.py [--cases r50_frozen r50_unfrozen alex] [--steps 3] \
+        [--remat auto] [--pysot-json pysot.json]
 
 Random weights and random crops (speed does not depend on them); one BatchNorm group of
-8; float32. Peak memory is the process's maximum resident set size, which includes the
-Python / JAX / XLA baseline of about 0.4 GB. The reference (pysot, 2 threads, batch 8,
+8; float32; set up as the training loop sets itself up (phase-fitted momentum, the step
+compiled ahead of time, freed memory returned; ``--remat`` is ``train.remat``). Peak
+memory is the process's maximum resident set size, model initialisation, compilation
+and the Python / JAX baseline (0.16 GB) included. The reference (pysot, 2 threads, batch 8,
 ../shared/REFERENCE.md): r50 frozen 8.8 s/step (0.91 pairs/s, 1.2 GB), everything
 trainable 26.8 s/step (0.30 pairs/s, 4.0 GB), measured on another CPU: with ``--pysot-json``
 (written by ``benchmarks/pysot_speed.py`` on this machine) the ratios use pysot's numbers
