@@ -182,6 +182,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     state = jax.device_put(state, replicated(mesh))
     del variables
     unfreeze_step = int(train_config.backbone.train_epoch) * steps_per_epoch
+    # Fitted to the phase again (after a restore, at the unfreeze) before each compile.
     state = fit_momentum_to_phase(state, config, 0, mesh)
     release_freed_memory()  # initialisation's garbage: 0.2-0.4 GB of peak for r50
 
@@ -200,9 +201,6 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
             )
         position = int(input_state["position"])
     step = int(jax.device_get(state.step))
-    if restored is not None:
-        state = fit_momentum_to_phase(state, config, int(step >= unfreeze_step), mesh)
-        release_freed_memory()
     is_main = jax.process_index() == 0
     if is_main and restored is not None:
         print(f"resumed {workdir} at step {step} (input position {position})", flush=True)

@@ -226,38 +226,28 @@ def fit_momentum_to_phase(state: TrainState, config, phase: int, mesh: Mesh) -> 
     """
     mask = trainable_mask(state.params, config, phase)
 
-    def wanted_shape(trained, param, buffer):
-        return param.shape if trained else ()
+    def fit(trained, param, buffer):
+        shape = param.shape if trained else ()
+        return buffer if buffer.shape == shape else jax.ShapeDtypeStruct(shape, buffer.dtype)
 
-    shapes = [
-        jax.tree_util.tree_map(wanted_shape, mask, state.params, field) for field in state.opt_state
-    ]
-    buffers = [jax.tree_util.tree_leaves(field) for field in state.opt_state]
-    shape_leaves = [jax.tree_util.tree_leaves(field, is_leaf=_is_shape) for field in shapes]
-    missing = [
-        (i, j, shape, buffer.dtype)
-        for i, (field, field_shapes) in enumerate(zip(buffers, shape_leaves, strict=True))
-        for j, (buffer, shape) in enumerate(zip(field, field_shapes, strict=True))
-        if buffer.shape != shape
-    ]
+    fields = [jax.tree_util.tree_map(fit, mask, state.params, f) for f in state.opt_state]
+    missing = [x for x in jax.tree_util.tree_leaves(fields) if isinstance(x, jax.ShapeDtypeStruct)]
     if not missing:
         return state
     # One jitted call makes every new buffer, already replicated over the mesh.
-    zeros = jax.jit(
-        lambda: tuple(jnp.zeros(shape, dtype) for _, _, shape, dtype in missing),
-        out_shardings=replicated(mesh),
-    )()
-    for (i, j, _, _), buffer in zip(missing, zeros, strict=True):
-        buffers[i][j] = buffer
+    zeros = iter(
+        jax.jit(
+            lambda: tuple(jnp.zeros(x.shape, x.dtype) for x in missing),
+            out_shardings=replicated(mesh),
+        )()
+    )
     fields = [
-        jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(field), leaves)
-        for field, leaves in zip(state.opt_state, buffers, strict=True)
+        jax.tree_util.tree_map(
+            lambda x: next(zeros) if isinstance(x, jax.ShapeDtypeStruct) else x, field
+        )
+        for field in fields
     ]
     return state._replace(opt_state=type(state.opt_state)(*fields))
-
-
-def _is_shape(x) -> bool:
-    return isinstance(x, tuple) and all(isinstance(d, int) for d in x)
 
 
 def _pick(tree, mask, trained: bool):
