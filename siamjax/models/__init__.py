@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from siamjax import registry
 from siamjax.models import backbones, correlation, heads, neck  # noqa: F401  (registration)
 from siamjax.models.siamrpn import SiamRPN, make_search_fn, make_template_fn
+from siamjax.xla_options import memory_optimized_scheduling
 
 __all__ = ["SiamRPN", "build_model", "init_variables", "make_search_fn", "make_template_fn"]
 
@@ -33,10 +34,21 @@ def build_model(model_config) -> SiamRPN:
 
 
 def init_variables(model: SiamRPN, rng: jax.Array, exemplar_size=127, instance_size=255):
-    """Random ``{'params', 'batch_stats'}`` for ``model`` (shapes from a 1-sample forward)."""
+    """Random ``{'params', 'batch_stats'}`` for ``model`` (shapes from a 1-sample forward).
+
+    Compiled with memory-optimised scheduling on CPU: r50's initialisation peaks at
+    0.98 GB instead of 1.21 (``siamjax/xla_options.py``); the values are the same.
+    """
     template = jnp.zeros((1, exemplar_size, exemplar_size, 3), jnp.float32)
     search = jnp.zeros((1, instance_size, instance_size, 3), jnp.float32)
-    return jax.jit(model.init)(rng, template, search)
+    options = memory_optimized_scheduling()
+    try:
+        return jax.jit(model.init, compiler_options=options)(rng, template, search)
+    except ValueError as error:
+        if options is None or "compiler_options" not in str(error):
+            raise
+        # Called under a trace (jit, eval_shape): options belong to the outer program.
+        return jax.jit(model.init)(rng, template, search)
 
 
 def _build(kind: str, part_config):

@@ -31,7 +31,7 @@ from siamjax.models.layers import (
     layer_mode,
     max_pool,
 )
-from siamjax.models.recompute import POLICIES, recomputed
+from siamjax.models.recompute import POLICIES, call_recomputed
 
 Features = dict[str, jax.Array]
 
@@ -160,30 +160,10 @@ class ResLayer(nn.Module):
                 block = self.block(self.planes, dilation=self.dilation, name=name, **arguments)
                 x = block(x, train)
             else:
+                # Recomputed in the backward pass; its statistics are written back.
                 block = self.block(self.planes, dilation=self.dilation, parent=None, **arguments)
-                x = self._recomputed_block(block, name, x)
+                x = call_recomputed(self, block, name, (x,), self.remat)
         return x
-
-    def _recomputed_block(self, block: nn.Module, name: str, x: jax.Array) -> jax.Array:
-        """Block ``name`` in training mode, recomputed in the backward pass (``remat``).
-
-        The block runs as a pure function of its variables (``recompute.recomputed``);
-        its updated BatchNorm statistics are written back as a bound block would.
-        """
-
-        def pure(params, inputs, stats):
-            outputs, updates = block.apply(
-                {"params": params, "batch_stats": stats}, inputs, True, mutable=["batch_stats"]
-            )
-            return outputs, updates["batch_stats"]
-
-        variables = self.variables
-        outputs, new_stats = recomputed(pure, self.remat)(
-            variables["params"][name], x, variables["batch_stats"][name]
-        )
-        if self.is_mutable_collection("batch_stats"):
-            self.put_variable("batch_stats", name, new_stats)
-        return outputs
 
 
 class ResNet(nn.Module):

@@ -23,6 +23,7 @@ from siamjax import registry
 from siamjax.models.correlation import get_correlation
 from siamjax.models.layers import ConvBN, batch_norm, conv
 from siamjax.models.neck import sorted_levels
+from siamjax.models.recompute import call_recomputed_chain
 
 
 class XCorrHead(nn.Module):
@@ -60,21 +61,46 @@ class DepthwiseXCorr(nn.Module):
 
 
 class DepthwiseRPN(nn.Module):
-    """One level: ``cls`` (2A channels) and ``loc`` (4A channels) DepthwiseXCorr branches."""
+    """One level: ``cls`` (2A channels) and ``loc`` (4A channels) DepthwiseXCorr branches.
+
+    ``remat`` (a ``recompute.POLICIES`` key or 'none'): in training, each branch is
+    recomputed in the backward pass, one after the other, instead of keeping its
+    BatchNorm / ReLU / correlation activations ('blocks_keep_convs' keeps conv outputs).
+    """
 
     anchor_num: int = 5
     hidden: int = 256
     correlation: str = "depthwise"
+    remat: str = "none"
 
     @nn.compact
     def __call__(self, template_features, search_features, train: bool = False):
         template = _single_level(template_features)
         search = _single_level(search_features)
-        cls = DepthwiseXCorr(self.hidden, 2 * self.anchor_num, correlation=self.correlation,
-                             name="cls")(template, search, train)  # fmt: skip
-        loc = DepthwiseXCorr(self.hidden, 4 * self.anchor_num, correlation=self.correlation,
-                             name="loc")(template, search, train)  # fmt: skip
-        return cls, loc
+        if self.remat != "none" and train and not self.is_initializing():
+            units = self.recomputed_units((), template, search)
+            return tuple(call_recomputed_chain(self, units, self.remat))
+        return tuple(
+            DepthwiseXCorr(self.hidden, channels, correlation=self.correlation, name=name)(
+                template, search, train
+            )
+            for name, channels in self._branches()
+        )
+
+    def _branches(self):
+        return (("cls", 2 * self.anchor_num), ("loc", 4 * self.anchor_num))
+
+    def recomputed_units(self, path: tuple, template: jax.Array, search: jax.Array):
+        """``(branch, path + (name,), (template, search))`` units for
+        ``recompute.call_recomputed_chain``; ``path`` leads from the caller to this level."""
+        return [
+            (
+                DepthwiseXCorr(self.hidden, channels, correlation=self.correlation, parent=None),
+                path + (name,),
+                (template, search),
+            )
+            for name, channels in self._branches()
+        ]
 
 
 def _single_level(features):
@@ -98,6 +124,7 @@ class MultiRPN(nn.Module):
     in_channels: Sequence[int] = (256, 256, 256)
     weighted: bool = False
     correlation: str = "depthwise"
+    remat: str = "none"  # see DepthwiseRPN
 
     @nn.compact
     def __call__(self, template_features, search_features, train: bool = False):
@@ -106,13 +133,28 @@ class MultiRPN(nn.Module):
             raise ValueError(
                 f"MultiRPN has {len(self.in_channels)} levels, features have {len(keys)}"
             )
-        cls_levels, loc_levels = [], []
-        for position, key in enumerate(keys):
-            rpn = DepthwiseRPN(self.anchor_num, self.in_channels[position], self.correlation,
-                               name=f"rpn{position + 2}")  # fmt: skip
-            cls, loc = rpn(template_features[key], search_features[key], train)
-            cls_levels.append(cls)
-            loc_levels.append(loc)
+        names = [f"rpn{position + 2}" for position in range(len(keys))]
+
+        def level(position, **where):
+            return DepthwiseRPN(self.anchor_num, self.in_channels[position], self.correlation,
+                                self.remat, **where)  # fmt: skip
+
+        if self.remat != "none" and train and not self.is_initializing():
+            # All six branches form one chain: recomputed one at a time in backward.
+            units = []
+            for position, key in enumerate(keys):
+                units += level(position, parent=None).recomputed_units(
+                    (names[position],), template_features[key], search_features[key]
+                )
+            outputs = call_recomputed_chain(self, units, self.remat)
+            cls_levels, loc_levels = outputs[0::2], outputs[1::2]
+        else:
+            cls_levels, loc_levels = [], []
+            for position, key in enumerate(keys):
+                rpn = level(position, name=names[position])
+                cls, loc = rpn(template_features[key], search_features[key], train)
+                cls_levels.append(cls)
+                loc_levels.append(loc)
         cls_levels, loc_levels = jnp.stack(cls_levels), jnp.stack(loc_levels)
         if self.weighted:
             count = len(keys)

@@ -15,6 +15,7 @@ import jax
 
 from siamjax import registry
 from siamjax.models.layers import ConvBN
+from siamjax.models.recompute import call_recomputed_chain
 
 # pysot crops feature maps narrower than this (template features) to ``center_size``.
 CROP_WIDTH_THRESHOLD = 20
@@ -49,6 +50,9 @@ class AdjustAllLayer(nn.Module):
 
     out_channels: Sequence[int]
     center_size: int = 7
+    # In training, recompute each level's BatchNorm in the backward pass, one level at a
+    # time (a ``recompute.POLICIES`` key; 'blocks_keep_convs' keeps the conv output).
+    remat: str = "none"
 
     @nn.compact
     def __call__(self, features: dict[str, jax.Array], train: bool = False):
@@ -58,10 +62,21 @@ class AdjustAllLayer(nn.Module):
                 f"neck has {len(self.out_channels)} levels but the backbone returned "
                 f"{len(keys)} ({keys})"
             )
+        names = ["downsample" if len(keys) == 1 else f"downsample{p + 2}" for p in range(len(keys))]
+        if self.remat != "none" and train and not self.is_initializing():
+            # The levels form one chain, recomputed one at a time in the backward pass.
+            units = [
+                (
+                    AdjustLayer(self.out_channels[position], self.center_size, parent=None),
+                    (names[position],),
+                    (features[key],),
+                )
+                for position, key in enumerate(keys)
+            ]
+            return dict(zip(keys, call_recomputed_chain(self, units, self.remat)))
         outputs = {}
         for position, key in enumerate(keys):
-            name = "downsample" if len(keys) == 1 else f"downsample{position + 2}"
-            layer = AdjustLayer(self.out_channels[position], self.center_size, name=name)
+            layer = AdjustLayer(self.out_channels[position], self.center_size, name=names[position])
             outputs[key] = layer(features[key], train)
         return outputs
 

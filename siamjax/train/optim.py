@@ -138,7 +138,8 @@ def scheduled_sgd(
     grad_clip: float = 10.0,
 ) -> optax.GradientTransformationExtraArgs:
     """torch's ``clip_grad_norm_`` + SGD (momentum, L2 decay) with per-group activity and
-    rates; ``update`` needs ``step=``.
+    rates; ``update`` needs ``step=`` and takes ``apply=`` (a traced bool: False leaves
+    traces unchanged and returns zero updates).
 
     The clipping norm covers the active groups only (pysot clips the parameters that
     have gradients), with torch's factor ``min(1, clip / (norm + 1e-6))``. Groups come
@@ -150,7 +151,7 @@ def scheduled_sgd(
     def init(params):
         return SGDState(trace=jax.tree_util.tree_map(jnp.zeros_like, params))
 
-    def update(grads, state, params=None, *, step, **unused):
+    def update(grads, state, params=None, *, step, apply=True, **unused):
         groups = parameter_groups(grads, train_layers)
         reset = jnp.logical_and(freeze.reset_momentum, step == freeze.unfreeze_step)
         rate = schedule(step)
@@ -163,11 +164,17 @@ def scheduled_sgd(
         clip_factor = jnp.minimum(1.0, grad_clip / (norm + 1e-6))
 
         def leaf(grad, trace, param, group):
-            active = freeze.active(group, step)
+            # A skipped step (``apply`` false: pysot's bad-loss rule) keeps the trace and
+            # gives a zero update. Written so that the new parameter reads the new trace
+            # rather than selecting old values afterwards, which would read both old
+            # buffers in both outputs and make XLA copy every donated one for the whole
+            # step (r50 layer2-4 step temporaries +65 MB).
+            active = jnp.logical_and(freeze.active(group, step), apply)
             direction = jnp.where(active, grad * clip_factor + weight_decay * param, 0.0)
-            trace = momentum * jnp.where(reset, 0.0, trace) + direction
+            new_trace = momentum * jnp.where(reset, 0.0, trace) + direction
+            new_trace = jnp.where(apply, new_trace, trace)
             scale = jnp.where(active, -rate * freeze.lr_scale(group), 0.0)
-            return (scale * trace).astype(param.dtype), trace
+            return (scale * new_trace).astype(param.dtype), new_trace
 
         pairs = jax.tree_util.tree_map(leaf, grads, state.trace, params, groups)
         is_pair = lambda x: isinstance(x, tuple)  # noqa: E731

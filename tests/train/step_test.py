@@ -5,6 +5,7 @@ import json
 import os
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -151,10 +152,11 @@ def test_frozen_backbone_by_sample_equals_batched():
         make_loss_fn(model, config, phase=0)
 
 
-def test_remat_on_a_backbone_without_it_is_rejected():
+def test_remat_on_a_model_without_it_is_rejected():
     from siamjax.train.step import make_loss_fn
 
     config = tiny_config()
+    config.model.rpn = ml_collections.ConfigDict({"name": "up_channel_rpn", "feature_in": 8})
     config.train.remat = "blocks"
     with pytest.raises(ValueError, match="remat"):
         make_loss_fn(build_model(config.model), config, phase=1)
@@ -202,18 +204,25 @@ def test_momentum_buffers_follow_the_phase_and_both_layouts_restore(tmp_path):
         assert tree_equal(restored.opt_state.trace, saved.opt_state.trace)
 
 
-def test_remat_auto_picks_kept_convs_for_resnets_only():
+def test_remat_auto_recomputes_neck_and_head_while_frozen_and_resnet_blocks_after():
     from siamjax.config_loader import load_config
-    from siamjax.train.step import _remat_mode
+    from siamjax.train.step import _remat_mode, _remat_parts
 
-    config = tiny_config()
+    config = tiny_config()  # TinyNet, no neck, depthwise RPN head
     assert config.train.remat == "auto"
-    assert _remat_mode(build_model(config.model), config.train) == "none"
+    tiny = build_model(config.model)
+    assert _remat_mode(tiny, config.train) == "blocks_keep_convs"
+    assert _remat_parts(tiny, 0) == ["rpn_head"] and _remat_parts(tiny, 1) == []
     r50 = load_config(os.path.join(os.path.dirname(__file__), "..", "..", "configs",
                                    "siamrpn_r50_l234_dwxcorr_8gpu.py"))  # fmt: skip
-    assert _remat_mode(build_model(r50.model), r50.train) == "blocks_keep_convs"
+    model = build_model(r50.model)
+    assert _remat_mode(model, r50.train) == "blocks_keep_convs"
+    assert _remat_parts(model, 0) == ["neck", "rpn_head"]
+    assert _remat_parts(model, 1) == ["backbone"]
     r50.train.remat = "blocks"
-    assert _remat_mode(build_model(r50.model), r50.train) == "blocks"
+    assert _remat_mode(model, r50.train) == "blocks"
+    r50.train.remat = "none"
+    assert _remat_mode(model, r50.train) == "none"
 
 
 def test_release_freed_memory_uses_glibc_on_linux():
