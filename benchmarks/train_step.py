@@ -6,7 +6,8 @@ layer2-4 trained) and alex at batch 8, each case in a fresh process.
 
 Random weights and random crops (speed does not depend on them); one BatchNorm group of
 8; float32; set up as the training loop sets itself up (phase-fitted momentum, the step
-compiled ahead of time, freed memory returned; ``--remat`` is ``train.remat``). Peak
+compiled ahead of time from shapes before any array exists, freed memory returned;
+``--remat`` is ``train.remat``). Peak
 memory is the process's maximum resident set size, model initialisation, compilation
 and the Python / JAX baseline (0.16 GB) included. The reference (pysot, 2 threads, batch 8,
 ../shared/REFERENCE.md): r50 frozen 8.8 s/step (0.91 pairs/s, 1.2 GB), everything
@@ -44,6 +45,8 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
     from siamjax.train.host_memory import release_after_compile, release_freed_memory
     from siamjax.train.optim import make_optimizer
     from siamjax.train.step import (
+        abstract_batch,
+        abstract_train_state,
         batch_sharding,
         data_mesh,
         fit_momentum_to_phase,
@@ -59,13 +62,19 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
     config.input.videos_per_epoch = batch * 100
     config.train.remat = remat
     model = build_model(config.model)
-    variables = init_variables(model, jax.random.key(0))
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:1])
+    # As the training loop does (siamjax/train/loop.py): the step compiled from shapes
+    # before any array exists, momentum only for what the phase trains, freed memory
+    # returned after compiling and after initialisation.
+    step_fn = make_train_step(model, config, optimizer, mesh, phase)
+    step_fn = step_fn.lower(
+        abstract_train_state(model, config, optimizer, phase, mesh), abstract_batch(config, mesh)
+    ).compile()
+    release_after_compile()
+    variables = init_variables(model, jax.random.key(0))
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     del variables
-    # As the training loop does: momentum only for what the phase trains, freed memory
-    # returned after initialisation and after compiling (siamjax/train/loop.py).
     state = fit_momentum_to_phase(state, config, phase, mesh)
     release_freed_memory()
     rng = np.random.default_rng(0)
@@ -77,9 +86,6 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
         "negative": np.arange(batch) % 5 == 4,
     }
     batch_arrays = jax.device_put(batch_arrays, batch_sharding(mesh))
-    step_fn = make_train_step(model, config, optimizer, mesh, phase)
-    step_fn = step_fn.lower(state, batch_arrays).compile()
-    release_after_compile()
     state, metrics = step_fn(state, batch_arrays)  # first step
     jax.block_until_ready(metrics)
     times = []

@@ -25,7 +25,10 @@ from siamjax.train import checkpointing
 from siamjax.train.host_memory import release_after_compile, release_freed_memory
 from siamjax.train.optim import iterations_per_epoch, make_optimizer
 from siamjax.train.step import (
+    BATCH_DTYPES,
     TrainState,
+    abstract_batch,
+    abstract_train_state,
     batch_sharding,
     data_mesh,
     fit_momentum_to_phase,
@@ -33,8 +36,6 @@ from siamjax.train.step import (
     make_train_step,
     replicated,
 )
-
-_BATCH_KEYS = ("template", "search", "search_box", "negative")
 
 
 def initial_variables(model, config):
@@ -139,8 +140,10 @@ def _fetch(window) -> list:
 def _global_batch(local_batch: dict, sharding) -> dict:
     """Per-host numpy batch -> global arrays sharded over the mesh's 'data' axis."""
     return {
-        key: jax.make_array_from_process_local_data(sharding, np.asarray(local_batch[key]))
-        for key in _BATCH_KEYS
+        key: jax.make_array_from_process_local_data(
+            sharding, np.asarray(local_batch[key], dtype=dtype)
+        )
+        for key, dtype in BATCH_DTYPES.items()
     }
 
 
@@ -159,7 +162,8 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
         would (tests of resume).
 
     Returns:
-      ``{'step', 'losses': [(step, loss), ...], 'skipped', 'status', 'model_dir'}``.
+      ``{'step', 'losses': [(step, loss), ...], 'skipped', 'status', 'model_dir',
+      'step_compiles'}`` (compilations of the train step in this invocation).
     """
     train_config = config.train
     model = build_model(config.model)
@@ -176,19 +180,32 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     steps_per_epoch = iterations_per_epoch(config)
     last_step = total_steps(config) if max_steps is None else int(max_steps)
 
-    variables = initial_variables(model, config)
     optimizer, group_rates = make_optimizer(config)
+    unfreeze_step = int(train_config.backbone.train_epoch) * steps_per_epoch
+    manager = checkpointing.checkpoint_manager(
+        workdir, int(train_config.keep_checkpoints), steps_per_epoch
+    )
+    # The first phase's step is compiled from shapes before any array exists, so the
+    # compiler's memory does not add to the state's (siamjax/train/step.py).
+    first_phase = int((manager.latest_step() or 0) >= unfreeze_step)
+    precompiled = (
+        make_train_step(model, config, optimizer, mesh, first_phase)
+        .lower(
+            abstract_train_state(model, config, optimizer, first_phase, mesh),
+            abstract_batch(config, mesh),
+        )
+        .compile()
+    )
+    release_after_compile()
+
+    variables = initial_variables(model, config)
     state = init_train_state(variables, optimizer, int(config.seed))
     state = jax.device_put(state, replicated(mesh))
     del variables
-    unfreeze_step = int(train_config.backbone.train_epoch) * steps_per_epoch
     # Fitted to the phase again (after a restore, at the unfreeze) before each compile.
     state = fit_momentum_to_phase(state, config, 0, mesh)
     release_freed_memory()  # initialisation's garbage: 0.2-0.4 GB of peak for r50
 
-    manager = checkpointing.checkpoint_manager(
-        workdir, int(train_config.keep_checkpoints), steps_per_epoch
-    )
     position = 0
     restored = checkpointing.restore_latest(manager, state)
     if restored is not None:
@@ -222,6 +239,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
             return batch_source(position, local_batch)
 
     step_fn, step_phase = None, None
+    compiles = 1  # step compilations of this invocation (tests: the shapes-only one is used)
     sharding = batch_sharding(mesh)
     logger = _Logger(workdir, is_main, bool(train_config.tensorboard))
     losses = []
@@ -239,14 +257,33 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                 if phase != step_phase:
                     step_fn = None  # the previous phase's executable and its buffers
                     state = fit_momentum_to_phase(state, config, phase, mesh)
+                    if precompiled is not None and phase == first_phase:
+                        step_fn = precompiled
+                    else:
+                        step_fn = (
+                            make_train_step(model, config, optimizer, mesh, phase)
+                            .lower(state, batch)
+                            .compile()
+                        )
+                        compiles += 1
+                        release_after_compile()  # the compiler's garbage, before stepping
+                    step_phase = phase
+                try:
+                    state, metrics = step_fn(state, batch)
+                except TypeError as error:
+                    # The shapes-only compile did not match the real arrays (nothing was
+                    # donated yet): compile for them instead, and say so.
+                    if precompiled is None or "Argument types differ" not in str(error):
+                        raise
+                    warnings.warn(f"recompiling the train step: {error}", stacklevel=2)
                     step_fn = (
                         make_train_step(model, config, optimizer, mesh, phase)
                         .lower(state, batch)
                         .compile()
                     )
-                    step_phase = phase
-                    release_after_compile()  # the compiler's garbage, before the step runs
-                state, metrics = step_fn(state, batch)
+                    compiles += 1
+                    state, metrics = step_fn(state, batch)
+                precompiled = None
                 step += 1
                 invocation_steps += 1
                 # Metrics stay on device until a log line: fetching every step would make the
@@ -305,6 +342,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
         "skipped": int(jax.device_get(state.skipped)),
         "status": status,
         "model_dir": model_dir,
+        "step_compiles": compiles,
     }
 
 

@@ -26,10 +26,13 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from siamjax.models import init_variables
+from siamjax.models.backbones import ResNet
 from siamjax.models.siamrpn import SiamRPN
 from siamjax.train.losses import total_loss
 from siamjax.train.optim import parameter_groups
 from siamjax.train.targets import TargetConfig, batch_targets
+from siamjax.xla_options import train_step_options
 
 
 class TrainState(NamedTuple):
@@ -155,6 +158,17 @@ def _with_remat(model, remat: str, phase: int):
     )
 
 
+def _ynn_fusions(model, train, phase: int) -> bool:
+    """``train.ynn_fusions`` resolved ('auto': only for a ResNet whose layers train, the
+    one step measured faster with them; ``siamjax/xla_options.py``)."""
+    choice = str(train.get("ynn_fusions", "auto"))
+    if choice not in ("auto", "on", "off"):
+        raise ValueError(f"config.train.ynn_fusions is {choice!r}; expected 'auto', 'on' or 'off'")
+    if choice == "auto":
+        return phase == 1 and isinstance(model.backbone, ResNet)
+    return choice == "on"
+
+
 def make_loss_fn(model, config, phase: int):
     """``loss_fn(params, batch_stats, batch, rng) -> (loss, (metrics, new_batch_stats))``."""
     target_config = TargetConfig.from_config(config)
@@ -277,6 +291,62 @@ def fit_momentum_to_phase(state: TrainState, config, phase: int, mesh: Mesh) -> 
     return state._replace(opt_state=type(state.opt_state)(*fields))
 
 
+BATCH_DTYPES = {
+    "template": np.float32,
+    "search": np.float32,
+    "search_box": np.float32,
+    "negative": np.bool_,
+}
+
+
+def abstract_batch(config, mesh: Mesh) -> dict:
+    """ShapeDtypeStructs of a global batch (``config.train.batch_size`` pairs, sharded)."""
+    size = int(config.train.batch_size)
+    exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
+    shapes = {
+        "template": (size, exemplar, exemplar, 3),
+        "search": (size, search, search, 3),
+        "search_box": (size, 4),
+        "negative": (size,),
+    }
+    sharding = batch_sharding(mesh)
+    return {
+        key: jax.ShapeDtypeStruct(shape, BATCH_DTYPES[key], sharding=sharding)
+        for key, shape in shapes.items()
+    }
+
+
+def abstract_train_state(model, config, optimizer, phase: int, mesh: Mesh) -> TrainState:
+    """ShapeDtypeStructs of the state the step of ``phase`` takes (replicated; momentum
+    placeholders as ``fit_momentum_to_phase`` makes them), without computing anything:
+    the step can be compiled before any array exists, so compilation's memory does not
+    add to the state's (r50 frozen phase: process peak 1.23 -> 1.10 GB)."""
+    exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
+    shapes = jax.eval_shape(
+        lambda: init_train_state(
+            init_variables(model, jax.random.key(0), exemplar, search), optimizer, 0
+        )
+    )
+    mask = trainable_mask(shapes.params, config, phase)
+    sharding = replicated(mesh)
+
+    def struct(x, shape=None):
+        return jax.ShapeDtypeStruct(x.shape if shape is None else shape, x.dtype, sharding=sharding)
+
+    opt_state = type(shapes.opt_state)(
+        *(
+            jax.tree_util.tree_map(
+                lambda trained, param, buffer: struct(buffer, param.shape if trained else ()),
+                mask,
+                shapes.params,
+                field,
+            )
+            for field in shapes.opt_state
+        )
+    )
+    return jax.tree_util.tree_map(struct, shapes._replace(opt_state=opt_state))
+
+
 def _pick(tree, mask, trained: bool):
     """``tree`` with ``None`` where ``mask`` is not ``trained``."""
     return jax.tree_util.tree_map(lambda m, x: x if m == trained else None, mask, tree)
@@ -347,4 +417,5 @@ def make_train_step(model, config, optimizer, mesh: Mesh, phase: int):
         in_shardings=(state_sharding, batch_sharding(mesh)),
         out_shardings=(state_sharding, state_sharding),
         donate_argnums=0,
+        compiler_options=train_step_options(_ynn_fusions(model, config.train, phase)),
     )

@@ -28,6 +28,7 @@ def test_one_device_and_eight_devices_give_the_same_parameters(tmp_path):
     eight = train(config, str(tmp_path / "eight"), max_steps=4, batch_source=batch_source(),
                   devices=jax.devices()[:8])  # fmt: skip
     assert one["status"] == eight["status"] == "finished"
+    assert one["step_compiles"] == eight["step_compiles"] == 2  # no shape mismatch
     np.testing.assert_allclose([x for _, x in one["losses"]], [x for _, x in eight["losses"]],
                                rtol=1e-5)  # fmt: skip
     a, b = _params(tmp_path / "one"), _params(tmp_path / "eight")
@@ -92,6 +93,10 @@ def test_resume_after_an_interruption_is_bit_identical(tmp_path):
     resumed = train(config, str(tmp_path / "part"), batch_source=batch_source(),
                     devices=jax.devices()[:2])  # fmt: skip
     assert resumed["status"] == "finished" and resumed["step"] == full["step"] == 9
+    # The first phase's step is compiled from shapes before any array exists and used
+    # as is (a mismatch would recompile): once per phase run, the resumed run in phase 1.
+    assert full["step_compiles"] == part["step_compiles"] == 2
+    assert resumed["step_compiles"] == 1
     assert tree_equal(_params(tmp_path / "full"), _params(tmp_path / "part"))
     # the tracker can load a workdir (newest checkpoint) or a step folder directly
     assert tree_equal(load_variables(str(tmp_path / "part")), _params(tmp_path / "part"))
