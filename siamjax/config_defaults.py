@@ -192,8 +192,8 @@ def train_config(gpus: int, per_gpu_batch: int) -> ml_collections.ConfigDict:
     # correlation, 'blocks' keeps only unit inputs (less memory, ~24 % slower), 'none';
     # 'auto' = 'blocks_keep_convs' where the model has such parts, else 'none'.
     config.remat = "auto"
-    # XLA:CPU's YNNPACK fusions in the train step ('on' / 'off'); 'auto' = only for a
-    # ResNet with layers trained, where they measured faster (siamjax/xla_options.py).
+    # XLA:CPU's YNNPACK fusions in the train step ('on' / 'off'); 'auto' = off where they
+    # measured slower (a frozen ResNet, AlexNet), on otherwise (siamjax/xla_options.py).
     config.ynn_fusions = "auto"
     config.log_every = 20
     config.checkpoint_every = 500

@@ -6,10 +6,11 @@
   not always better (the r50 train step with layer2-4 trained: 1750 -> 2892 MB), so it
   is used for initialisation only.
 * YNN fusions: jaxlib 0.10's XLA:CPU hands dots and their neighbours to its YNNPACK
-  runtime by default. For most train steps that was slower and took more memory than
+  runtime by default. For some train steps that was slower and took more memory than
   XLA's own kernels (batch 8 without them: r50 backbone frozen 8.1 -> 6.6 s per step,
-  step peak 1.21-1.25 -> 1.09-1.11 GB; alex 1.65 -> 0.98 s), but not for r50 with
-  layer2-4 trained (22.7 -> 25.3 s), so ``config.train.ynn_fusions`` picks per phase.
+  step peak 1.21-1.25 -> 1.09-1.11 GB; alex 1.65 -> 0.98 s), for others faster (r50
+  with layer2-4 trained 22.7 vs 25.3 s, the quickstart's TinyNet 54 vs 42 pairs/s), so
+  ``config.train.ynn_fusions`` picks per backbone and phase (``train/step.py``).
 """
 
 from __future__ import annotations
