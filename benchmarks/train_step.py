@@ -45,13 +45,11 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
     from siamjax.train.host_memory import release_after_compile, release_freed_memory
     from siamjax.train.optim import make_optimizer
     from siamjax.train.step import (
-        abstract_batch,
-        abstract_train_state,
         batch_sharding,
+        compile_train_step,
         data_mesh,
         fit_momentum_to_phase,
         init_train_state,
-        make_train_step,
         replicated,
     )
 
@@ -67,10 +65,7 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
     # As the training loop does (siamjax/train/loop.py): the step compiled from shapes
     # before any array exists, momentum only for what the phase trains, freed memory
     # returned after compiling and after initialisation.
-    step_fn = make_train_step(model, config, optimizer, mesh, phase)
-    step_fn = step_fn.lower(
-        abstract_train_state(model, config, optimizer, phase, mesh), abstract_batch(config, mesh)
-    ).compile()
+    step_fn = compile_train_step(model, config, optimizer, mesh, phase)  # from shapes
     release_after_compile()
     variables = init_variables(model, jax.random.key(0))
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))

@@ -37,7 +37,7 @@ def init_variables(model: SiamRPN, rng: jax.Array, exemplar_size=127, instance_s
     """Random ``{'params', 'batch_stats'}`` for ``model`` (shapes from a 1-sample forward).
 
     Compiled with memory-optimised scheduling on CPU: r50's initialisation peaks at
-    0.98 GB instead of 1.21 (``siamjax/xla_options.py``); the values are the same.
+    0.92 GB instead of 1.21 (``siamjax/xla_options.py``); the values are the same.
     """
     template = jnp.zeros((1, exemplar_size, exemplar_size, 3), jnp.float32)
     search = jnp.zeros((1, instance_size, instance_size, 3), jnp.float32)

@@ -27,13 +27,11 @@ from siamjax.train.optim import iterations_per_epoch, make_optimizer
 from siamjax.train.step import (
     BATCH_DTYPES,
     TrainState,
-    abstract_batch,
-    abstract_train_state,
     batch_sharding,
+    compile_train_step,
     data_mesh,
     fit_momentum_to_phase,
     init_train_state,
-    make_train_step,
     replicated,
 )
 
@@ -188,14 +186,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     # The first phase's step is compiled from shapes before any array exists, so the
     # compiler's memory does not add to the state's (siamjax/train/step.py).
     first_phase = int((manager.latest_step() or 0) >= unfreeze_step)
-    precompiled = (
-        make_train_step(model, config, optimizer, mesh, first_phase)
-        .lower(
-            abstract_train_state(model, config, optimizer, first_phase, mesh),
-            abstract_batch(config, mesh),
-        )
-        .compile()
-    )
+    precompiled = compile_train_step(model, config, optimizer, mesh, first_phase)
     release_after_compile()
 
     variables = initial_variables(model, config)
@@ -260,10 +251,8 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                     if precompiled is not None and phase == first_phase:
                         step_fn = precompiled
                     else:
-                        step_fn = (
-                            make_train_step(model, config, optimizer, mesh, phase)
-                            .lower(state, batch)
-                            .compile()
+                        step_fn = compile_train_step(
+                            model, config, optimizer, mesh, phase, state, batch
                         )
                         compiles += 1
                         release_after_compile()  # the compiler's garbage, before stepping
@@ -276,10 +265,8 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                     if precompiled is None or "Argument types differ" not in str(error):
                         raise
                     warnings.warn(f"recompiling the train step: {error}", stacklevel=2)
-                    step_fn = (
-                        make_train_step(model, config, optimizer, mesh, phase)
-                        .lower(state, batch)
-                        .compile()
+                    step_fn = compile_train_step(
+                        model, config, optimizer, mesh, phase, state, batch
                     )
                     compiles += 1
                     state, metrics = step_fn(state, batch)
