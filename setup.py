@@ -28,6 +28,11 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.6", "got10k>=0.1.3"],
+        # Accelerators, following JAX's own extras (its installation guide): NVIDIA GPUs
+        # with CUDA 13 (or 12) from pip wheels, Cloud TPU VMs with libtpu.
+        "cuda": ["jax[cuda13]>=0.10"],
+        "cuda12": ["jax[cuda12]>=0.10"],
+        "tpu": ["jax[tpu]>=0.10"],
     },
     entry_points={"console_scripts": ["siamjax=siamjax.cli:main"]},
 )

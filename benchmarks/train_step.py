@@ -7,7 +7,7 @@ layer2-4 trained) and alex at batch 8, each case in a fresh process.
 Random weights and random crops (speed does not depend on them); one BatchNorm group of
 8; float32; set up as the training loop sets itself up (phase-fitted momentum, the step
 compiled ahead of time from shapes before any array exists, freed memory returned;
-``--remat`` is ``train.remat``). Peak
+``--remat`` is ``backend.remat``). Peak
 memory is the process's maximum resident set size, model initialisation, compilation
 and the Python / JAX baseline (0.16 GB) included. The reference (pysot, 2 threads, batch 8,
 ../shared/REFERENCE.md): r50 frozen 8.8 s/step (0.91 pairs/s, 1.2 GB), everything
@@ -40,6 +40,7 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
     import jax
     import numpy as np
 
+    from siamjax.backend import resolve_policy
     from siamjax.config_loader import load_config
     from siamjax.models import build_model, init_variables
     from siamjax.train.host_memory import release_after_compile, release_freed_memory
@@ -58,16 +59,19 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
     config.train.batch_size = batch
     config.train.bn_group_size = batch
     config.input.videos_per_epoch = batch * 100
-    config.train.remat = remat
-    model = build_model(config.model)
+    config.backend.remat = remat
+    policy = resolve_policy(config)
+    model = build_model(config.model, policy.formulation)
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:1])
     # As the training loop does (siamjax/train/loop.py): the step compiled from shapes
     # before any array exists, momentum only for what the phase trains, freed memory
     # returned after compiling and after initialisation.
-    step_fn = compile_train_step(model, config, optimizer, mesh, phase)  # from shapes
-    release_after_compile()
-    variables = init_variables(model, jax.random.key(0))
+    step_fn = compile_train_step(model, config, optimizer, mesh, phase, policy=policy)
+    release_after_compile(policy.trim_host_memory)
+    variables = init_variables(
+        model, jax.random.key(0), compiler_options=policy.init_compiler_options()
+    )
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     del variables
     state = fit_momentum_to_phase(state, config, phase, mesh)
@@ -104,7 +108,7 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--steps", type=int, default=3, help="timed steps after the first")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--remat", default="auto", help="train.remat (siamjax/models/recompute.py)")
+    parser.add_argument("--remat", default="auto", help="config.backend.remat (siamjax/backend.py)")
     parser.add_argument("--pysot-json", help="pysot timings of this machine (pysot_speed.py)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: run one case
     args = parser.parse_args()

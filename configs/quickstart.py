@@ -22,7 +22,7 @@ def get_config():
             "name": "depthwise_rpn",
             "anchor_num": 5,
             "out_channels": 64,
-            "correlation": "depthwise_taps",
+            "correlation": "depthwise",
         }  # fmt: skip
     )
     # 255 search, no base size: 17x17 scores in training and tracking alike.

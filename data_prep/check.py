@@ -7,7 +7,7 @@ import json
 import numpy as np
 from tqdm import tqdm
 
-from data_prep import fs
+from siamjax import fs
 from siamjax.data import schema
 
 

@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from data_prep import fs
 from data_prep.crop import context_crop, encode_jpeg
 from data_prep.sources import READERS
+from siamjax import fs
 from siamjax.data import schema
 
 # Defaults that keep a shard around 100-300 MB of crops.

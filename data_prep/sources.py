@@ -38,7 +38,7 @@ import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 
-from data_prep import fs
+from siamjax import fs
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 

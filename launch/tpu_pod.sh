@@ -16,6 +16,11 @@ zone="$2"
 config="$3"
 workdir="$4"
 shift 4
-overrides="$(printf ' %q' "$@")"
-gcloud compute tpus tpu-vm ssh "$tpu" --zone "$zone" --worker=all --command \
-  "cd ~/siamjax && siamjax train --distributed auto --config $config --workdir $workdir$overrides"
+# One remote command line, every argument quoted for the remote shell (no trailing
+# empty argument when there are no overrides). SIAMJAX_TRAIN_FLAGS adds flags such as
+# --dry-run to check the resolved cluster, mesh and shards before a long run.
+command="cd ~/siamjax && siamjax train --distributed auto"
+for argument in --config "$config" --workdir "$workdir" ${SIAMJAX_TRAIN_FLAGS:-} "$@"; do
+  command+=" $(printf '%q' "$argument")"
+done
+gcloud compute tpus tpu-vm ssh "$tpu" --zone "$zone" --worker=all --command "$command"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from siamjax.backend import resolve_policy
 from siamjax.checkpoints import load_variables
 from siamjax.config_loader import apply_overrides, load_config
 from siamjax.models import build_model, make_search_fn, make_template_fn
@@ -21,7 +22,7 @@ from siamjax.models.layout import to_pysot_layout
 def load_model(config_spec: str, checkpoint_dir: str, overrides=()):
     """Returns ``(model, variables, config)`` for a config file and an orbax checkpoint."""
     config = apply_overrides(load_config(config_spec), overrides)
-    model = build_model(config.model)
+    model = build_model(config.model, resolve_policy(config).formulation)
     variables = jax.tree_util.tree_map(jax.numpy.asarray, load_variables(checkpoint_dir))
     return model, variables, config
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import orbax.checkpoint as ocp
+
+from siamjax import fs
 
 
 def save_variables(directory: str, variables, overwrite: bool = False) -> str:
     """Writes ``variables`` as an orbax checkpoint at ``directory``; returns its path."""
-    path = _absolute(directory)
-    if os.path.exists(path) and not overwrite:
+    path = fs.absolute(directory)
+    if fs.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it")
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(path, variables, force=overwrite)
@@ -26,8 +26,8 @@ def load_variables(directory: str) -> dict:
     * a training workdir, its ``checkpoints`` folder (newest step) or one step folder
       (``WORKDIR/checkpoints/<step>``): the model part of the training state.
     """
-    path = _resolve_training_checkpoint(_absolute(directory))
-    if not os.path.isdir(path):
+    path = _resolve_training_checkpoint(fs.absolute(directory))
+    if not fs.isdir(path):
         raise FileNotFoundError(f"no checkpoint directory at {path}")
     restored = ocp.StandardCheckpointer().restore(path)
     return {
@@ -37,24 +37,18 @@ def load_variables(directory: str) -> dict:
 
 
 def _resolve_training_checkpoint(path: str) -> str:
-    """Maps a workdir / manager root / step folder to the step's ``state`` item."""
-    if "://" in path or not os.path.isdir(path):
+    """Maps a workdir / manager root / step folder (local or a URL) to the step's
+    ``state`` item."""
+    if not fs.isdir(path):
         return path
-    if os.path.isdir(os.path.join(path, "checkpoints")):
-        path = os.path.join(path, "checkpoints")
-    steps = [name for name in os.listdir(path) if name.isdigit()]
-    if steps and not os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
-        path = os.path.join(path, max(steps, key=int))
-    if os.path.isdir(os.path.join(path, "state")):
-        return os.path.join(path, "state")
+    if fs.isdir(fs.join(path, "checkpoints")):
+        path = fs.join(path, "checkpoints")
+    steps = [name for name in fs.listdir(path) if name.isdigit()]
+    if steps and not fs.exists(fs.join(path, "_CHECKPOINT_METADATA")):
+        path = fs.join(path, max(steps, key=int))
+    if fs.isdir(fs.join(path, "state")):
+        return fs.join(path, "state")
     return path
-
-
-def _absolute(directory: str) -> str:
-    # orbax needs absolute paths; URLs such as gs://bucket/x pass through unchanged.
-    if "://" in directory:
-        return directory
-    return os.path.abspath(directory)
 
 
 def tree_equal(a, b) -> bool:

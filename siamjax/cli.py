@@ -193,13 +193,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--distributed",
         choices=("off", "auto", "explicit"),
         default="off",
-        help="multi-process: 'auto' (TPU pods, SLURM: jax.distributed.initialize() detects "
-        "everything) or 'explicit' (--coordinator, --num-processes, --process-id)",
+        help="multi-process: 'auto' (SLURM tasks, TPU pods: detected from the "
+        "environment, siamjax/cluster.py) or 'explicit' (--coordinator, --num-processes, "
+        "--process-id); default: %(default)s",
     )
     train.add_argument("--coordinator", help="host:port of process 0 (explicit mode)")
     train.add_argument("--num-processes", type=int, help="processes in the run (explicit mode)")
     train.add_argument("--process-id", type=int, help="this process's index (explicit mode)")
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="every process prints its resolved cluster, backend policy, mesh, per-host "
+        "batch, shard files and first checkpoint path, then exits without training",
+    )
     train.set_defaults(handler=run_train)
+
+    export = subcommands.add_parser(
+        "export",
+        help="write the tracker network as jax.export artifacts for CPU, GPU and TPU",
+        description=(
+            "Lower the template and search functions, weights inside, for each platform "
+            "with that platform's backend policy, and serialize them (jax.export) with a "
+            "manifest.json. Works on a CPU-only machine; plain JAX loads and calls the "
+            "artifacts (README, 'GPU and TPU')."
+        ),
+    )
+    _add_config_argument(export)
+    export.add_argument("--checkpoint", required=True, help="orbax checkpoint directory")
+    export.add_argument("--out", required=True, help="output folder (may be gs://)")
+    export.add_argument(
+        "--platforms",
+        default="cpu,cuda,tpu",
+        help="comma-separated platforms to lower for (cpu, cuda, rocm, tpu); default: %(default)s",
+    )
+    export.add_argument(
+        "--batch-sizes",
+        default="1",
+        help="comma-separated batch sizes, one artifact each; default: %(default)s",
+    )
+    export.set_defaults(handler=run_export)
 
     quickstart = subcommands.add_parser(
         "quickstart",
@@ -221,6 +253,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_export(args, overrides) -> int:
+    from siamjax.checkpoints import load_variables
+    from siamjax.export import export_tracker, parse_platforms
+
+    try:
+        platforms = parse_platforms(args.platforms)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    sizes = [size.strip() for size in args.batch_sizes.split(",")]
+    if not all(size.isdigit() and int(size) > 0 for size in sizes):
+        raise CommandError(f"--batch-sizes {args.batch_sizes!r}: expected positive integers")
+    batch_sizes = tuple(int(size) for size in sizes)
+    config = apply_overrides(load_config(args.config), overrides)
+    try:
+        variables = load_variables(args.checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(f"{args.checkpoint}: cannot load checkpoint ({error})") from error
+    manifest = export_tracker(config, variables, args.out, platforms, batch_sizes)
+    print(f"{len(manifest['artifacts'])} artifacts and manifest.json written to {args.out}")
+    return 0
+
+
 def run_quickstart(args, overrides) -> int:
     from siamjax.quickstart import DEFAULT_CONFIG, run_quickstart
 
@@ -230,22 +284,21 @@ def run_quickstart(args, overrides) -> int:
 
 
 def initialise_distributed(mode, coordinator=None, num_processes=None, process_id=None):
-    """``jax.distributed.initialize`` for ``--distributed auto|explicit`` (before any jax use)."""
-    import jax
+    """Resolves the launch (``siamjax/cluster.py``) and initialises ``jax.distributed``
+    with it (before any other jax use); returns the resolved ``Cluster``."""
+    from siamjax.cluster import ClusterError, initialize, resolve_cluster
 
-    if mode == "auto":
-        jax.distributed.initialize()
-    elif mode == "explicit":
-        if not coordinator or num_processes is None or process_id is None:
-            raise CommandError(
-                "--distributed explicit needs --coordinator, --num-processes and --process-id"
-            )
-        jax.distributed.initialize(coordinator, num_processes, process_id)
+    try:
+        cluster = resolve_cluster(mode, coordinator, num_processes, process_id)
+    except ClusterError as error:
+        raise CommandError(str(error)) from error
+    initialize(cluster)
+    return cluster
 
 
 def run_train(args, overrides) -> int:
-    initialise_distributed(args.distributed, args.coordinator, args.num_processes,
-                           args.process_id)  # fmt: skip
+    cluster = initialise_distributed(args.distributed, args.coordinator, args.num_processes,
+                                     args.process_id)  # fmt: skip
     from siamjax.data.sources import DataError
     from siamjax.train.loop import train
 
@@ -256,6 +309,15 @@ def run_train(args, overrides) -> int:
                 f"{args.config} has no '{part}' section; use a training config such as "
                 "configs/siamrpn_r50_l234_dwxcorr_8gpu.py or configs/quickstart.py"
             )
+    if args.dry_run:
+        from siamjax.train.dry_run import describe_launch
+
+        try:
+            lines = describe_launch(config, args.workdir, cluster, args.max_steps)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        print("\n".join(lines), flush=True)
+        return 0
     try:
         summary = train(config, args.workdir, max_steps=args.max_steps)
     except (DataError, ValueError, FileNotFoundError) as error:
@@ -464,13 +526,14 @@ def run_convert(args, overrides) -> int:
     import jax
     import jax.numpy as jnp
 
+    from siamjax.backend import resolve_policy
     from siamjax.checkpoints import save_variables
     from siamjax.models import build_model, init_variables
     from siamjax.models.convert import ConversionError, merge_pretrained_backbone, pysot_to_flax
     from siamjax.models.pth import PthError, load_pth
 
     config = apply_overrides(load_config(args.config), overrides)
-    model = build_model(config.model)
+    model = build_model(config.model, resolve_policy(config).formulation)
     exemplar, instance = config.track.exemplar_size, config.track.instance_size
     source = args.pysot or args.imagenet
     try:
@@ -515,11 +578,12 @@ def run_info(args, overrides) -> int:
     import jax
     import numpy as np
 
+    from siamjax.backend import resolve_policy
     from siamjax.checkpoints import load_variables
     from siamjax.models import build_model, init_variables, make_search_fn, make_template_fn
 
     config = apply_overrides(load_config(args.config), overrides)
-    model = build_model(config.model)
+    model = build_model(config.model, resolve_policy(config).formulation)
     exemplar, instance = config.track.exemplar_size, config.track.instance_size
     if args.checkpoint:
         variables = load_variables(args.checkpoint)

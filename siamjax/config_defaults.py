@@ -39,6 +39,22 @@ def base_config() -> ml_collections.ConfigDict:
     config.track.lost_instance_size = 831
     config.track.confidence_low = 0.85
     config.track.confidence_high = 0.998
+
+    # How the network is computed on the backend at hand; 'auto' = siamjax/backend.py's
+    # table (XLA:CPU-tuned choices on CPU, plain XLA on GPU / TPU). Values never change.
+    config.backend = ml_collections.ConfigDict(
+        {
+            "conv": "auto",  # 'xla' | 'matmul'
+            "depthwise_conv": "auto",  # 'grouped' | 'shifted_products'
+            "correlation": "auto",  # 'grouped' | 'taps' (for the 'depthwise' correlation)
+            "frozen_backbone": "auto",  # 'batched' | 'by_sample'
+            "tracker_batch": "auto",  # 'vectorized' | 'map'
+            "remat": "auto",  # 'none' | 'blocks' | 'blocks_keep_convs'
+            "ynn_fusions": "auto",  # 'on' | 'off' (XLA:CPU only)
+            "init_scheduler": "auto",  # 'default' | 'memory_optimized' (XLA:CPU only)
+            "trim_host_memory": "auto",  # 'on' | 'off' (glibc malloc_trim after compiles)
+        }
+    )
     return config
 
 
@@ -56,7 +72,7 @@ def r50_l234_model(config, neck_channels=(256, 256, 256), weighted=True) -> None
             "anchor_num": 5,
             "in_channels": tuple(neck_channels),
             "weighted": weighted,
-            "correlation": "depthwise_taps",
+            "correlation": "depthwise",
         }
     )
 
@@ -72,7 +88,7 @@ def alex_model(config, legacy=True) -> None:
             "name": "depthwise_rpn",
             "anchor_num": 5,
             "out_channels": 256,
-            "correlation": "depthwise_taps",
+            "correlation": "depthwise",
         }
     )
 
@@ -91,7 +107,7 @@ def mobilev2_model(config) -> None:
             "anchor_num": 5,
             "in_channels": (256, 256, 256),
             "weighted": False,
-            "correlation": "depthwise_taps",
+            "correlation": "depthwise",
         }
     )
 
@@ -181,20 +197,6 @@ def train_config(gpus: int, per_gpu_batch: int) -> ml_collections.ConfigDict:
     config.single_anchor_is_empty = False
     config.max_loss = 1e4  # a larger (or non-finite) loss skips the update
     config.compute_dtype = "float32"  # or "bfloat16": params and optimiser stay float32
-    # While the backbone is frozen: 'by_sample' runs it one sample at a time (lax.map:
-    # less memory, and faster on CPU), 'batched' as one batch; 'auto' = by_sample on CPU.
-    config.frozen_backbone = "auto"
-    # Recompute activations in the backward pass instead of keeping them
-    # (models/recompute.py): the adjust neck and depthwise RPN head while the backbone is
-    # frozen (each level / branch in turn; r50 step temporaries 494 -> 337 MB at batch 8),
-    # ResNet blocks once layers train (r50 layer2-4 at batch 8 on CPU: peak 5.2 -> 3.3 GB,
-    # same speed). 'blocks_keep_convs' keeps conv outputs and recomputes BatchNorm / ReLU /
-    # correlation, 'blocks' keeps only unit inputs (less memory, ~24 % slower), 'none';
-    # 'auto' = 'blocks_keep_convs' where the model has such parts, else 'none'.
-    config.remat = "auto"
-    # XLA:CPU's YNNPACK fusions in the train step ('on' / 'off'); 'auto' = off where they
-    # measured slower (a frozen ResNet, AlexNet), on otherwise (siamjax/xla_options.py).
-    config.ynn_fusions = "auto"
     config.log_every = 20
     config.checkpoint_every = 500
     config.keep_checkpoints = 3

@@ -58,6 +58,7 @@ def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
 
     from data_prep.prepare import prepare
     from data_prep.synthetic import generate
+    from siamjax.backend import resolve_policy
     from siamjax.config_loader import load_config
     from siamjax.eval.benchmarks import read_custom
     from siamjax.eval.report import markdown_table, score_trackers, write_report
@@ -89,7 +90,8 @@ def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
                    for name in ("trained", "untrained", "static")}  # fmt: skip
     trained = load_variables(summary["model_dir"])
     evaluate_variables(config, trained, test_videos, result_dirs["trained"])
-    untrained = jax.device_get(initial_variables(build_model(config.model), config))
+    model = build_model(config.model, resolve_policy(config).formulation)
+    untrained = jax.device_get(initial_variables(model, config))
     evaluate_variables(config, untrained, test_videos, result_dirs["untrained"])
     write_static_results(test_videos, result_dirs["static"])
 

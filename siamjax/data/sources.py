@@ -14,11 +14,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import threading
 
 import numpy as np
 
+from siamjax import fs
 from siamjax.data import schema
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,6 @@ log = logging.getLogger(__name__)
 
 class DataError(ValueError):
     """Prepared data that cannot be used (missing, truncated, corrupt), naming the file."""
-
-
-def _fs():
-    from data_prep import fs
-
-    return fs
 
 
 @dataclasses.dataclass
@@ -72,7 +66,6 @@ def host_shards(shard_files, process_index: int, process_count: int):
 
 
 def list_shards(path: str) -> list[str]:
-    fs = _fs()
     if not fs.isdir(path):
         raise DataError(f"{path}: prepared data folder does not exist (run `siamjax prep`)")
     names = [n for n in fs.listdir(path) if n.endswith(".tfrecord")]
@@ -83,7 +76,6 @@ def list_shards(path: str) -> list[str]:
 
 def load_source(entry, process_index=0, process_count=1, skip_corrupt=False) -> Source:
     """Loads the index of one dataset entry (``name``, ``path``, ``frame_range``, ``num_use``)."""
-    fs = _fs()
     shards = host_shards(list_shards(entry.path), process_index, process_count)
     if not shards:
         raise DataError(
@@ -92,7 +84,7 @@ def load_source(entry, process_index=0, process_count=1, skip_corrupt=False) -> 
         )
     rows, kept, skipped = [], [], []
     for shard in shards:
-        index_path = fs.join(os.path.dirname(shard), schema.index_name(os.path.basename(shard)))
+        index_path = fs.join(fs.dirname(shard), schema.index_name(fs.basename(shard)))
         if not fs.isfile(index_path):
             problem = f"{shard}: index {index_path} missing (unfinished prep?)"
         else:
@@ -130,7 +122,7 @@ def load_source(entry, process_index=0, process_count=1, skip_corrupt=False) -> 
             start = i
     num_use = int(entry.get("num_use", -1))
     return Source(
-        name=entry.get("name", os.path.basename(entry.path.rstrip("/"))),
+        name=entry.get("name", fs.basename(entry.path)),
         frame_range=int(entry.get("frame_range", 100)),
         num_use=len(video_names) if num_use < 0 else num_use,
         shards=kept,
@@ -170,13 +162,8 @@ class RecordReader:
             files = self._local.files = {}
         key = (source_id, shard_id)
         if key not in files:
-            path = self._paths[source_id][shard_id]
-            if "://" in path:
-                import tensorflow as tf
-
-                files[key] = tf.io.gfile.GFile(path, "rb")
-            else:
-                files[key] = open(path, "rb")  # noqa: SIM115 (kept open for reuse)
+            # Kept open for reuse; gfile for URLs.
+            files[key] = fs.open_file(self._paths[source_id][shard_id], "rb")
         return files[key]
 
     def read(self, source_id, shard_id, offset, length) -> bytes:

@@ -8,15 +8,18 @@ import jax
 import jax.numpy as jnp
 
 from siamjax import registry
+from siamjax.backend import Formulation, default_formulation
 from siamjax.models import backbones, correlation, heads, neck  # noqa: F401  (registration)
 from siamjax.models.siamrpn import SiamRPN, make_search_fn, make_template_fn
-from siamjax.xla_options import memory_optimized_scheduling
 
 __all__ = ["SiamRPN", "build_model", "init_variables", "make_search_fn", "make_template_fn"]
 
 
-def build_model(model_config) -> SiamRPN:
+def build_model(model_config, formulation: Formulation | None = None) -> SiamRPN:
     """Builds a ``SiamRPN`` from ``config.model`` (a ConfigDict or plain mapping).
+
+    ``formulation``: how ops are written (``resolve_policy(config).formulation``);
+    default: the current backend's 'auto' choice (``siamjax/backend.py``).
 
     Expected fields: ``backbone``, ``neck`` (name ``'none'`` for no neck) and ``rpn``,
     each a ``name`` plus the constructor arguments of that registered variant;
@@ -30,18 +33,30 @@ def build_model(model_config) -> SiamRPN:
     if model_config.neck.name not in (None, "none"):
         neck_module = _build("neck", model_config.neck)
     rpn_head = _build("rpn", model_config.rpn)
-    return SiamRPN(backbone, neck_module, rpn_head, anchor_num=model_config.anchor_num)
+    return SiamRPN(
+        backbone,
+        neck_module,
+        rpn_head,
+        anchor_num=model_config.anchor_num,
+        formulation=formulation or default_formulation(),
+    )
 
 
-def init_variables(model: SiamRPN, rng: jax.Array, exemplar_size=127, instance_size=255):
+def init_variables(
+    model: SiamRPN,
+    rng: jax.Array,
+    exemplar_size=127,
+    instance_size=255,
+    compiler_options: dict | None = None,
+):
     """Random ``{'params', 'batch_stats'}`` for ``model`` (shapes from a 1-sample forward).
 
-    Compiled with memory-optimised scheduling on CPU: r50's initialisation peaks at
-    0.92 GB instead of 1.21 (``siamjax/xla_options.py``); the values are the same.
+    ``compiler_options``: e.g. the backend policy's ``init_compiler_options()`` (XLA:CPU's
+    memory-optimised scheduler); the values do not depend on them.
     """
     template = jnp.zeros((1, exemplar_size, exemplar_size, 3), jnp.float32)
     search = jnp.zeros((1, instance_size, instance_size, 3), jnp.float32)
-    options = memory_optimized_scheduling()
+    options = compiler_options
     try:
         return jax.jit(model.init, compiler_options=options)(rng, template, search)
     except ValueError as error:

@@ -17,11 +17,13 @@ state_dict keys (``layer2.0.downsample.0``), which is what makes conversion mech
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
 
 from siamjax import registry
+from siamjax.backend import CpuTraits
 from siamjax.models.layers import (
     ConvBN,
     DepthwiseConv,
@@ -182,6 +184,9 @@ class ResNet(nn.Module):
     # Training memory: recompute residual blocks in the backward pass (REMAT_MODES).
     remat: str = "none"
 
+    # XLA:CPU: blocks recomputed once layers train; YNN fusions off while frozen.
+    cpu_traits: ClassVar[CpuTraits] = CpuTraits(recompute_phases=(1,), ynn_fusion_phases=(1,))
+
     @nn.compact
     def __call__(self, x: jax.Array, train=False) -> Features:
         x = conv(64, 7, stride=2, padding=0, name="conv1")(x)  # padding 0: pysot quirk
@@ -286,6 +291,9 @@ def _alexnet_forward(x, make_conv_bn, width_mult: float) -> dict[str, jax.Array]
 class AlexNetFeatures(nn.Module):
     """pysot's ``AlexNetLegacy.features``: one Sequential, conv at 0/4/8/11/14, BN after."""
 
+    # XLA:CPU: YNN fusions off in both phases (slower for AlexNet).
+    cpu_traits: ClassVar[CpuTraits] = CpuTraits(ynn_fusion_phases=())
+
     width_mult: float = 1.0
 
     @nn.compact
@@ -306,6 +314,9 @@ class AlexNet(nn.Module):
       legacy: store layers as one ``features`` sequence (pysot's ``alexnetlegacy``)
         instead of ``layer1..layer5``.
     """
+
+    # XLA:CPU: YNN fusions off in both phases (slower for AlexNet).
+    cpu_traits: ClassVar[CpuTraits] = CpuTraits(ynn_fusion_phases=())
 
     width_mult: float = 1.0
     legacy: bool = False

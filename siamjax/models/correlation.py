@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from siamjax import registry
+from siamjax.backend import active_formulation
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
@@ -27,9 +28,8 @@ def depthwise(search: jax.Array, kernel: jax.Array) -> jax.Array:
     """Depthwise xcorr (SiamRPN++): channel c of sample b with channel c of its kernel.
 
     Folds the batch into the channels and runs one grouped conv with B·C groups, like
-    pysot. On CPU this measured the same as ``depthwise_vmap`` (7.2 vs 7.4 ms at batch 1,
-    111 vs 110 ms at batch 8, r50 level shapes); ``depthwise_taps`` gives the same values
-    20-50x faster there (benchmarks/README.md). Returns (B, Ho, Wo, C).
+    pysot. On XLA:CPU the backend policy swaps in the equal ``depthwise_taps``
+    (benchmarks/README.md). Returns (B, Ho, Wo, C).
     """
     batch, height, width, channels = search.shape
     folded_search = search.transpose(1, 2, 0, 3).reshape(1, height, width, batch * channels)
@@ -83,8 +83,8 @@ def _sum_of_taps(search: jax.Array, kernel: jax.Array) -> jax.Array:
 def depthwise_taps(search: jax.Array, kernel: jax.Array) -> jax.Array:
     """Same result as ``depthwise`` as a sum of Hk·Wk shifted products (no conv op).
 
-    XLA fuses it into one elementwise loop; on CPU it is 20-50x faster than the grouped
-    conv for SiamRPN++ shapes. Returns (B, Ho, Wo, C).
+    XLA fuses it into one elementwise loop, which on CPU is much faster than the grouped
+    conv for SiamRPN++ shapes (benchmarks/README.md). Returns (B, Ho, Wo, C).
 
     Its gradient is written out (``custom_vjp``): the search gradient is the same sum of
     taps over the zero-padded output gradient with the flipped kernel, the kernel
@@ -161,5 +161,11 @@ def naive(search: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 def get_correlation(name: str):
-    """Returns the correlation function registered as ``name``."""
+    """Returns the correlation function registered as ``name``.
+
+    'depthwise' follows the active formulation (``siamjax/backend.py``): the grouped
+    convolution, or under 'taps' the equal ``depthwise_taps``.
+    """
+    if name == "depthwise" and active_formulation().correlation == "taps":
+        return depthwise_taps
     return registry.lookup("correlation", name)

@@ -14,12 +14,14 @@ transposes; ``siamjax.models.layout`` reshapes the outputs to siamjax's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from siamjax import registry
+from siamjax.backend import CpuTraits
 from siamjax.models.correlation import get_correlation
 from siamjax.models.layers import ConvBN, batch_norm, conv
 from siamjax.models.neck import sorted_levels
@@ -72,6 +74,7 @@ class DepthwiseRPN(nn.Module):
     hidden: int = 256
     correlation: str = "depthwise"
     remat: str = "none"
+    cpu_traits: ClassVar[CpuTraits] = CpuTraits(recompute_phases=(0,))  # as the neck's
 
     @nn.compact
     def __call__(self, template_features, search_features, train: bool = False):
@@ -125,6 +128,7 @@ class MultiRPN(nn.Module):
     weighted: bool = False
     correlation: str = "depthwise"
     remat: str = "none"  # see DepthwiseRPN
+    cpu_traits: ClassVar[CpuTraits] = CpuTraits(recompute_phases=(0,))  # as the neck's
 
     @nn.compact
     def __call__(self, template_features, search_features, train: bool = False):

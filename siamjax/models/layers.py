@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from siamjax.backend import active_formulation
+
 # PyTorch's BatchNorm2d defaults: running <- 0.9 * running + 0.1 * batch.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -33,11 +35,16 @@ def conv(
     bias: bool = False,
     name: str | None = None,
 ) -> nn.Conv:
-    """A square conv with symmetric integer padding, like ``torch.nn.Conv2d``."""
-    if kernel >= ROW_SPLIT_MIN_KERNEL and stride == 1 and dilation == 1 and groups == 1:
-        return RowSplitConv(features, kernel, padding, bias, name=name)
-    if kernel == 1 and padding == 0 and groups == 1:
-        return PointwiseConv(features, stride, bias, name=name)
+    """A square conv with symmetric integer padding, like ``torch.nn.Conv2d``.
+
+    Under the 'matmul' formulation (``siamjax/backend.py``), 1x1 convs and wide stride-1
+    convs are written as matmuls (same parameters, same values).
+    """
+    if active_formulation().conv == "matmul" and groups == 1:
+        if kernel >= ROW_SPLIT_MIN_KERNEL and stride == 1 and dilation == 1:
+            return RowSplitConv(features, kernel, padding, bias, name=name)
+        if kernel == 1 and padding == 0:
+            return PointwiseConv(features, stride, bias, name=name)
     return nn.Conv(
         features,
         (kernel, kernel),
@@ -181,13 +188,12 @@ class RowSplitConv(nn.Module):
 
 
 class DepthwiseConv(nn.Module):
-    """Depthwise conv (groups = channels) computed as a sum of k·k shifted products.
+    """Depthwise conv (groups = channels), no bias: ``kernel`` (k, k, 1, C) as
+    ``nn.Conv(C, (k, k), feature_group_count=C)`` has, so checkpoints convert identically.
 
-    Same parameter as ``nn.Conv(C, (k, k), feature_group_count=C)`` (``kernel`` of shape
-    (k, k, 1, C), no bias), so checkpoints convert identically. XLA's CPU grouped
-    convolution runs one small conv per group; the shifted-product form fuses into one
-    elementwise loop and measured ~29x faster for MobileNetV2's 3x3 layers
-    (benchmarks/README.md).
+    The 'grouped' formulation is one grouped convolution; 'shifted_products' a sum of
+    k·k shifted products, which XLA:CPU fuses into one elementwise loop where its grouped
+    convolution runs one small conv per group (benchmarks/README.md).
     """
 
     kernel_size: int = 3
@@ -202,6 +208,16 @@ class DepthwiseConv(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, channels))
         kernel = kernel.astype(x.dtype)
         p = self.padding
+        if active_formulation().depthwise_conv == "grouped":
+            return jax.lax.conv_general_dilated(
+                x,
+                kernel,
+                window_strides=(self.stride, self.stride),
+                padding=((p, p), (p, p)),
+                rhs_dilation=(self.dilation, self.dilation),
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                feature_group_count=channels,
+            )
         x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
         span = self.dilation * (k - 1)
         out_height = (x.shape[1] - span - 1) // self.stride + 1

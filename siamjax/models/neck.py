@@ -9,11 +9,13 @@ width only and happens after the conv/BN, in training and tracking alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
 
 from siamjax import registry
+from siamjax.backend import CpuTraits
 from siamjax.models.layers import ConvBN
 from siamjax.models.recompute import call_recomputed_chain
 
@@ -53,6 +55,10 @@ class AdjustAllLayer(nn.Module):
     # In training, recompute each level's BatchNorm in the backward pass, one level at a
     # time (a ``recompute.POLICIES`` key; 'blocks_keep_convs' keeps the conv output).
     remat: str = "none"
+
+    # XLA:CPU: recomputed while the backbone is frozen (then the neck and head are the
+    # whole backward pass); not once backbone layers train, where it measured worse.
+    cpu_traits: ClassVar[CpuTraits] = CpuTraits(recompute_phases=(0,))
 
     @nn.compact
     def __call__(self, features: dict[str, jax.Array], train: bool = False):

@@ -20,15 +20,29 @@ Images are BGR, float32, 0-255, unnormalised (pysot's contract). Outputs are
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
 import jax
 
+from siamjax.backend import PLAIN, Formulation, formulated
 from siamjax.models.layout import split_channels
 
 Features = dict[str, jax.Array]
+
+
+def _formulated(method):
+    """Runs a ``SiamRPN`` method with the model's ``formulation`` active, so every layer
+    traced inside (backbone, neck, head) writes its ops the same way."""
+
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        with formulated(self.formulation):
+            return method(self, *args, **kwargs)
+
+    return wrapped
 
 
 class SiamRPN(nn.Module):
@@ -39,19 +53,24 @@ class SiamRPN(nn.Module):
       neck: adjust layers or None (AlexNet models have no neck).
       rpn_head: maps (template features, search features) to raw (cls, loc).
       anchor_num: A, anchors per location.
+      formulation: how ops are written (``siamjax/backend.py``); values do not depend
+        on it. ``build_model`` sets the backend policy's choice.
     """
 
     backbone: nn.Module
     neck: nn.Module | None
     rpn_head: nn.Module
     anchor_num: int = 5
+    formulation: Formulation = PLAIN
 
+    @_formulated
     def embed_template(
         self, template: jax.Array, train: bool = False, backbone_train: bool | None = None
     ) -> Features:
         """Template branch: (N, 127, 127, 3) -> dict of (N, 7, 7, C) features (r50)."""
         return self._features(template, train, backbone_train)
 
+    @_formulated
     def track(
         self,
         template_features: Features,
@@ -63,6 +82,7 @@ class SiamRPN(nn.Module):
         search_features = self._features(search, train, backbone_train)
         return self._outputs(*self.rpn_head(template_features, search_features, train))
 
+    @_formulated
     def __call__(
         self,
         template: jax.Array,
@@ -74,10 +94,12 @@ class SiamRPN(nn.Module):
         template_features = self.embed_template(template, train, backbone_train)
         return self.track(template_features, search, train, backbone_train)
 
+    @_formulated
     def backbone_features(self, images: jax.Array, backbone_train=False) -> Features:
         """Backbone only: (N, H, W, 3) -> ``{'stage{i}': (N, h, w, C)}`` before the neck."""
         return self.backbone(images, backbone_train)
 
+    @_formulated
     def head_outputs(
         self, template_backbone: Features, search_backbone: Features, train: bool = False
     ) -> dict[str, jax.Array]:

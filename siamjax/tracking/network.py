@@ -5,13 +5,14 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from siamjax.backend import resolve_policy
 from siamjax.models import build_model, make_search_fn, make_template_fn
 
 
 def default_batch_mode() -> str:
-    """'map' on CPU (XLA's CPU convolutions lose ~45 % per sample at batch 8; one sample
-    at a time inside one call is faster), 'vectorized' on GPU / TPU."""
-    return "map" if jax.default_backend() == "cpu" else "vectorized"
+    """The backend policy's 'auto' ``tracker_batch`` ('map' on CPU, 'vectorized' on GPU /
+    TPU; ``siamjax/backend.py``)."""
+    return resolve_policy().tracker_batch
 
 
 class TrackerNetwork:
@@ -48,7 +49,11 @@ class TrackerNetwork:
 
     @classmethod
     def from_config(cls, config, variables, batch_mode: str | None = None):
-        return cls(build_model(config.model), variables, batch_mode)
+        """The network of ``config.model``, formulated and batched as ``config.backend``
+        resolves on this backend (``batch_mode`` overrides the policy's)."""
+        policy = resolve_policy(config)
+        model = build_model(config.model, policy.formulation)
+        return cls(model, variables, batch_mode or policy.tracker_batch)
 
     def template(self, crops: np.ndarray):
         return self._template_fn(self.variables, np.asarray(crops, np.float32))

@@ -8,17 +8,12 @@ are kept plus one at every epoch boundary. ``WORKDIR`` may be a ``gs://`` URL.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy
 
+from siamjax import fs
 from siamjax.train.step import TrainState
-
-
-def _absolute(path: str) -> str:
-    return path if "://" in path else os.path.abspath(path)
 
 
 def checkpoint_manager(workdir: str, keep: int, steps_per_epoch: int) -> ocp.CheckpointManager:
@@ -29,7 +24,7 @@ def checkpoint_manager(workdir: str, keep: int, steps_per_epoch: int) -> ocp.Che
         preservation_policy=policy, enable_async_checkpointing=True, create=True
     )
     return ocp.CheckpointManager(
-        os.path.join(_absolute(workdir), "checkpoints"),
+        fs.join(fs.absolute(workdir), "checkpoints"),
         options=options,
         # Handlers named up front so a fresh process can read a checkpoint's metadata
         # (the shapes of its momentum buffers) before restoring it.

@@ -38,12 +38,13 @@ def release_freed_memory() -> bool:
     return True
 
 
-def release_after_compile() -> None:
+def release_after_compile(trim: bool = True) -> None:
     """After an ahead-of-time compile whose executable the caller keeps: drops JAX's
-    caches of traced and lowered programs (anything jitted later recompiles once) and
-    returns the freed memory."""
+    caches of traced and lowered programs (anything jitted later recompiles once) and,
+    with ``trim`` (the backend policy's ``trim_host_memory``), returns the freed memory."""
     import jax
 
     jax.clear_caches()
     gc.collect()
-    release_freed_memory()
+    if trim:
+        release_freed_memory()

@@ -11,7 +11,6 @@ preemption (SIGTERM saves first) ends with the same parameters as an uninterrupt
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 import warnings
@@ -20,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from siamjax import fs
+from siamjax.backend import resolve_policy
 from siamjax.models import build_model, init_variables
 from siamjax.train import checkpointing
 from siamjax.train.host_memory import release_after_compile, release_freed_memory
@@ -36,16 +37,19 @@ from siamjax.train.step import (
 )
 
 
-def initial_variables(model, config):
+def initial_variables(model, config, compiler_options: dict | None = None):
     """Random init, then ``config.train.init_checkpoint`` (e.g. an ImageNet backbone
-    converted with ``siamjax convert --imagenet``) if set."""
+    converted with ``siamjax convert --imagenet``) if set. ``compiler_options``: the
+    initialisation's (backend policy ``init_compiler_options()``)."""
     if config.train.init_checkpoint:
         from siamjax.checkpoints import load_variables
 
         loaded = load_variables(config.train.init_checkpoint)
         return jax.tree_util.tree_map(jnp.asarray, loaded)
     exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
-    return init_variables(model, jax.random.key(int(config.seed)), exemplar, search)
+    return init_variables(
+        model, jax.random.key(int(config.seed)), exemplar, search, compiler_options
+    )
 
 
 def total_steps(config) -> int:
@@ -86,11 +90,9 @@ class _Logger:
         if tensorboard:
             from siamjax.train.tensorboard import ScalarWriter
 
-            self.writer = ScalarWriter(os.path.join(workdir, "tensorboard"))
-        from data_prep.fs import makedirs, open_file
-
-        makedirs(workdir)
-        self.jsonl = open_file(os.path.join(workdir, "metrics.jsonl"), "a")
+            self.writer = ScalarWriter(fs.join(workdir, "tensorboard"))
+        fs.makedirs(workdir)
+        self.jsonl = fs.open_file(fs.join(workdir, "metrics.jsonl"), "a")
 
     def log(self, step: int, scalars: dict, line: str):
         if not self.enabled:
@@ -109,8 +111,9 @@ class _Logger:
             self.writer.close()
 
 
-def _usable_devices(devices, global_batch: int):
-    """All devices, or on one process the most that divide the batch (with a warning)."""
+def mesh_devices(devices, global_batch: int):
+    """The mesh's devices: all (``devices``, default every process's), or on one process
+    the most that divide the batch (with a warning)."""
     devices = list(jax.devices() if devices is None else devices)
     if global_batch % len(devices) == 0 or jax.process_count() > 1:
         return devices
@@ -164,9 +167,10 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
       'step_compiles'}`` (compilations of the train step in this invocation).
     """
     train_config = config.train
-    model = build_model(config.model)
+    policy = resolve_policy(config)
+    model = build_model(config.model, policy.formulation)
     global_batch = int(train_config.batch_size)
-    mesh = data_mesh(_usable_devices(devices, global_batch))
+    mesh = data_mesh(mesh_devices(devices, global_batch))
     device_count = mesh.devices.size
     if global_batch % device_count or global_batch % int(train_config.bn_group_size):
         raise ValueError(
@@ -186,16 +190,17 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     # The first phase's step is compiled from shapes before any array exists, so the
     # compiler's memory does not add to the state's (siamjax/train/step.py).
     first_phase = int((manager.latest_step() or 0) >= unfreeze_step)
-    precompiled = compile_train_step(model, config, optimizer, mesh, first_phase)
-    release_after_compile()
+    precompiled = compile_train_step(model, config, optimizer, mesh, first_phase, policy=policy)
+    release_after_compile(policy.trim_host_memory)
 
-    variables = initial_variables(model, config)
+    variables = initial_variables(model, config, policy.init_compiler_options())
     state = init_train_state(variables, optimizer, int(config.seed))
     state = jax.device_put(state, replicated(mesh))
     del variables
     # Fitted to the phase again (after a restore, at the unfreeze) before each compile.
     state = fit_momentum_to_phase(state, config, 0, mesh)
-    release_freed_memory()  # initialisation's garbage: 0.2-0.4 GB of peak for r50
+    if policy.trim_host_memory:
+        release_freed_memory()  # initialisation's garbage
 
     position = 0
     restored = checkpointing.restore_latest(manager, state)
@@ -252,10 +257,11 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                         step_fn = precompiled
                     else:
                         step_fn = compile_train_step(
-                            model, config, optimizer, mesh, phase, state, batch
+                            model, config, optimizer, mesh, phase, state, batch, policy
                         )
                         compiles += 1
-                        release_after_compile()  # the compiler's garbage, before stepping
+                        # the compiler's garbage, before stepping
+                        release_after_compile(policy.trim_host_memory)
                     step_phase = phase
                 try:
                     state, metrics = step_fn(state, batch)
@@ -266,7 +272,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                         raise
                     warnings.warn(f"recompiling the train step: {error}", stacklevel=2)
                     step_fn = compile_train_step(
-                        model, config, optimizer, mesh, phase, state, batch
+                        model, config, optimizer, mesh, phase, state, batch, policy
                     )
                     compiles += 1
                     state, metrics = step_fn(state, batch)
@@ -338,4 +344,4 @@ def export_model(state: TrainState, workdir: str) -> str:
     from siamjax.checkpoints import save_variables
 
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    return save_variables(os.path.join(workdir, "model"), variables, overwrite=True)
+    return save_variables(fs.join(workdir, "model"), variables, overwrite=True)

@@ -26,13 +26,12 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from siamjax.backend import BackendPolicy, resolve_policy
 from siamjax.models import init_variables
-from siamjax.models.backbones import AlexNet, AlexNetFeatures, ResNet
 from siamjax.models.siamrpn import SiamRPN
 from siamjax.train.losses import total_loss
 from siamjax.train.optim import parameter_groups
 from siamjax.train.targets import TargetConfig, batch_targets
-from siamjax.xla_options import train_step_options
 
 
 class TrainState(NamedTuple):
@@ -85,25 +84,12 @@ def _cast_floats(tree, dtype):
     )
 
 
-def _frozen_backbone_by_sample(train) -> bool:
-    """Whether a frozen backbone runs sample by sample (``train.frozen_backbone``)."""
-    choice = str(train.get("frozen_backbone", "auto"))
-    if choice not in ("auto", "by_sample", "batched"):
-        raise ValueError(
-            f"config.train.frozen_backbone is {choice!r}; expected 'auto', 'by_sample' or 'batched'"
-        )
-    if choice == "auto":
-        return jax.default_backend() == "cpu"
-    return choice == "by_sample"
-
-
 def _frozen_backbone(model, variables, images: jax.Array):
     """Backbone features of (N, H, W, 3) images, one sample at a time, no gradient.
 
     With the backbone frozen (running statistics, no gradient) samples are independent,
     so ``lax.map`` gives the batched result while keeping only one sample's activations
-    alive: r50 at batch 8 on CPU, forward temporaries 368 → 165 MB, and XLA:CPU's
-    batch-1 convolutions are no slower per sample.
+    alive; on XLA:CPU it is also no slower per sample (backend policy 'by_sample').
     """
 
     def one(image):
@@ -113,76 +99,20 @@ def _frozen_backbone(model, variables, images: jax.Array):
     return jax.lax.stop_gradient(jax.lax.map(one, images))
 
 
-REMAT_PARTS = ("backbone", "neck", "rpn_head")
+def make_loss_fn(model, config, phase: int, policy: BackendPolicy | None = None):
+    """``loss_fn(params, batch_stats, batch, rng) -> (loss, (metrics, new_batch_stats))``.
 
-
-def _remat_parts(model, phase: int | None = None) -> list[str]:
-    """The parts of ``model`` that recompute activations in the backward pass of
-    ``phase`` (None: in any phase).
-
-    While the backbone is frozen (phase 0) the neck and head are the whole backward pass:
-    recomputing them (each branch in turn) cut r50's step temporaries at batch 8 from 494
-    to 337 MB. Once backbone layers train (phase 1) only the backbone's blocks are
-    recomputed: the neck and head as well measured worse there (1750 -> 1830 MB).
+    ``policy``: the backend policy (default: ``resolve_policy(config)``); it picks how the
+    frozen backbone runs and which parts recompute activations, never the values.
     """
-    wanted = REMAT_PARTS if phase is None else ("neck", "rpn_head") if phase == 0 else ("backbone",)
-    return [
-        part
-        for part in wanted
-        if "remat" in getattr(getattr(model, part), "__dataclass_fields__", {})
-    ]
-
-
-def _remat_mode(model, train) -> str:
-    """``train.remat`` resolved: 'auto' is 'blocks_keep_convs' for models with parts that
-    recompute (ResNet backbones, adjust necks, depthwise RPN heads), 'none' otherwise."""
-    remat = str(train.get("remat", "auto"))
-    parts = _remat_parts(model)
-    if remat == "auto":
-        return "blocks_keep_convs" if parts else "none"
-    if remat != "none" and not parts:
-        raise ValueError(
-            f"config.train.remat is {remat!r} but no part of this model recomputes "
-            f"({type(model.backbone).__name__}, {type(model.neck).__name__}, "
-            f"{type(model.rpn_head).__name__}); use 'none' or 'auto'"
-        )
-    return remat
-
-
-def _with_remat(model, remat: str, phase: int):
-    """``model`` whose parts that recompute in ``phase`` use ``remat``."""
-    if remat == "none":
-        return model
-    return model.clone(
-        **{part: getattr(model, part).clone(remat=remat) for part in _remat_parts(model, phase)}
-    )
-
-
-def _ynn_fusions(model, train, phase: int) -> bool:
-    """``train.ynn_fusions`` resolved. 'auto' follows what was measured (batch 8, 2-core
-    CPU; ``siamjax/xla_options.py``): off for a frozen ResNet (r50 8.1 -> 6.8 s per step)
-    and for AlexNet (1.65 -> 0.98 s), on (XLA's default) otherwise — faster for a ResNet
-    with layers trained (22.5 vs 25.3 s) and for the quickstart's TinyNet (54 vs 42
-    pairs/s)."""
-    choice = str(train.get("ynn_fusions", "auto"))
-    if choice not in ("auto", "on", "off"):
-        raise ValueError(f"config.train.ynn_fusions is {choice!r}; expected 'auto', 'on' or 'off'")
-    if choice == "auto":
-        if isinstance(model.backbone, (AlexNet, AlexNetFeatures)):
-            return False
-        return not (phase == 0 and isinstance(model.backbone, ResNet))
-    return choice == "on"
-
-
-def make_loss_fn(model, config, phase: int):
-    """``loss_fn(params, batch_stats, batch, rng) -> (loss, (metrics, new_batch_stats))``."""
+    policy = policy or resolve_policy(config)
     target_config = TargetConfig.from_config(config)
     train = config.train
     group_size = int(train.bn_group_size)
     compute_dtype = jnp.dtype(str(train.compute_dtype))  # float32, bfloat16 (float64: checks)
     backbone_mode = _backbone_mode(config, phase)
-    separate_backbone = phase == 0 and _frozen_backbone_by_sample(train)
-    model = _with_remat(model, _remat_mode(model, train), phase)
+    separate_backbone = phase == 0 and policy.frozen_backbone == "by_sample"
+    model = policy.with_remat(model, phase)
 
     def loss_fn(params, batch_stats, batch, rng):
         batch_size = batch["search"].shape[0]
@@ -361,14 +291,16 @@ def _join(mask, trained_part, fixed_part):
     return jax.tree_util.tree_map(lambda m, a, b: a if m else b, mask, trained_part, fixed_part)
 
 
-def make_train_step(model, config, optimizer, mesh: Mesh, phase: int):
+def make_train_step(model, config, optimizer, mesh: Mesh, phase: int, policy=None):
     """The jitted step ``(state, batch) -> (state, metrics)`` for one freezing phase.
 
     ``state`` is replicated and donated; ``batch`` (global arrays: template (N,127,127,3),
     search (N,255,255,3) float32 BGR 0-255, search_box (N,4) x1y1x2y2, negative (N,))
-    is sharded over the mesh's 'data' axis.
+    is sharded over the mesh's 'data' axis. ``policy``: the backend policy (default:
+    ``resolve_policy(config)``; ``model`` should be built with its formulation).
     """
-    loss_fn = make_loss_fn(model, config, phase)
+    policy = policy or resolve_policy(config)
+    loss_fn = make_loss_fn(model, config, phase, policy)
     max_loss = float(config.train.max_loss)
 
     def train_step(state: TrainState, batch):
@@ -422,15 +354,24 @@ def make_train_step(model, config, optimizer, mesh: Mesh, phase: int):
         in_shardings=(state_sharding, batch_sharding(mesh)),
         out_shardings=(state_sharding, state_sharding),
         donate_argnums=0,
-        compiler_options=train_step_options(_ynn_fusions(model, config.train, phase)),
+        compiler_options=policy.train_compiler_options(model, phase),
     )
 
 
-def compile_train_step(model, config, optimizer, mesh: Mesh, phase: int, state=None, batch=None):
-    """``make_train_step`` compiled ahead of time for ``state`` and ``batch``, or, when they
-    are None, from their shapes alone (``abstract_train_state`` / ``abstract_batch``)."""
+def lower_train_step(
+    model, config, optimizer, mesh: Mesh, phase: int, state=None, batch=None, policy=None
+):
+    """``make_train_step`` lowered for ``state`` and ``batch``, or, when they are None,
+    for their shapes alone (``abstract_train_state`` / ``abstract_batch``)."""
     if state is None:
         state = abstract_train_state(model, config, optimizer, phase, mesh)
     if batch is None:
         batch = abstract_batch(config, mesh)
-    return make_train_step(model, config, optimizer, mesh, phase).lower(state, batch).compile()
+    return make_train_step(model, config, optimizer, mesh, phase, policy).lower(state, batch)
+
+
+def compile_train_step(
+    model, config, optimizer, mesh: Mesh, phase: int, state=None, batch=None, policy=None
+):
+    """``lower_train_step(...)`` compiled ahead of time."""
+    return lower_train_step(model, config, optimizer, mesh, phase, state, batch, policy).compile()

@@ -3,8 +3,8 @@
 ``tf.summary`` costs the trainer 0.48 GB of resident memory just for importing
 TensorFlow (measured: jax 0.15 GB, + TensorFlow 0.48 GB). TensorBoard reads plain
 event files: TFRecord-framed ``Event`` protocol buffers (``tensorboard.compat.proto``,
-pure protobuf) with masked CRC-32C checksums, which is all this writes for local
-directories. URLs (``gs://``) go through ``tf.summary``, which brings the file system.
+pure protobuf) with masked CRC-32C checksums, which is all this writes, through the
+path layer (``siamjax/fs.py``: TensorFlow's file system only for URLs such as gs://).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 import socket
 import struct
 import time
+
+from siamjax import fs
 
 _CRC32C_POLYNOMIAL = 0x82F63B78  # Castagnoli, reflected
 
@@ -58,34 +60,18 @@ class ScalarWriter:
     """``writer.scalars(step, {'loss': 0.3, ...})`` into ``logdir/events.out.tfevents.*``."""
 
     def __init__(self, logdir: str):
-        from data_prep.fs import is_url
-
-        self._tf_writer = None
-        self._stream = None
-        if is_url(logdir):
-            import tensorflow as tf
-
-            self._tf_writer = tf.summary.create_file_writer(logdir)
-            return
         from tensorboard.compat.proto import event_pb2
 
-        os.makedirs(logdir, exist_ok=True)
+        fs.makedirs(logdir)
         name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
-        self.path = os.path.join(logdir, name)
-        self._stream = open(self.path, "wb")
+        self.path = fs.join(logdir, name)
+        self._stream = fs.open_file(self.path, "wb")
         self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def _write(self, event) -> None:
         self._stream.write(tfrecord_frame(event.SerializeToString()))
 
     def scalars(self, step: int, values: dict) -> None:
-        if self._tf_writer is not None:
-            import tensorflow as tf
-
-            with self._tf_writer.as_default(step=step):
-                for tag, value in values.items():
-                    tf.summary.scalar(tag, value)
-            return
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
         summary = summary_pb2.Summary(
@@ -97,14 +83,10 @@ class ScalarWriter:
         self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
     def flush(self) -> None:
-        if self._tf_writer is not None:
-            self._tf_writer.flush()
-        elif self._stream is not None:
+        if self._stream is not None:
             self._stream.flush()
 
     def close(self) -> None:
-        if self._tf_writer is not None:
-            self._tf_writer.close()
-        elif self._stream is not None:
+        if self._stream is not None:
             self._stream.close()
             self._stream = None

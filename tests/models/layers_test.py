@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from siamjax.backend import Formulation, formulated
 from siamjax.models.backbones import Bottleneck, ResNet
 from siamjax.models.layers import BatchNorm, PointwiseConv, conv
 
@@ -14,7 +15,8 @@ from siamjax.models.layers import BatchNorm, PointwiseConv, conv
 @pytest.mark.parametrize("stride", [1, 2])
 def test_pointwise_conv_equals_a_1x1_convolution(stride):
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 9, 7, 6)), jnp.float32)
-    layer = conv(5, 1, stride=stride, bias=True)
+    with formulated(Formulation(conv="matmul")):
+        layer = conv(5, 1, stride=stride, bias=True)
     assert isinstance(layer, PointwiseConv)
     variables = layer.init(jax.random.key(0), x)
     assert variables["params"]["kernel"].shape == (1, 1, 6, 5)

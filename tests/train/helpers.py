@@ -18,7 +18,7 @@ def tiny_config(batch_size=8, group_size=4, steps_per_epoch=4, epochs=3, train_e
             "name": "depthwise_rpn",
             "anchor_num": 5,
             "out_channels": 8,
-            "correlation": "depthwise_taps",
+            "correlation": "depthwise",
         }  # fmt: skip
     )
     config.track.instance_size = 255

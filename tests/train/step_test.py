@@ -5,7 +5,6 @@ import json
 import os
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
 
@@ -131,6 +130,7 @@ def test_bfloat16_compute_keeps_float32_parameters():
 def test_frozen_backbone_by_sample_equals_batched():
     """Phase 0 runs the frozen backbone sample by sample on CPU; same loss, gradients and
     statistics as one batched call."""
+    from siamjax.backend import resolve_policy
     from siamjax.train.step import make_loss_fn
 
     config = tiny_config(batch_size=8, group_size=4)
@@ -139,8 +139,8 @@ def test_frozen_backbone_by_sample_equals_batched():
     batch = random_batch(8, 5)
     results = {}
     for mode in ("by_sample", "batched"):
-        config.train.frozen_backbone = mode
-        loss_fn = make_loss_fn(model, config, phase=0)
+        config.backend.frozen_backbone = mode
+        loss_fn = make_loss_fn(model, config, 0, resolve_policy(config))
         results[mode] = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
             variables["params"], variables["batch_stats"], batch, jax.random.key(1)
         )
@@ -152,19 +152,9 @@ def test_frozen_backbone_by_sample_equals_batched():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     # Frozen parameters get no gradient either way.
     assert all(not np.any(g) for g in jax.tree_util.tree_leaves(grads_a["backbone"]))
-    config.train.frozen_backbone = "sometimes"
-    with pytest.raises(ValueError, match="frozen_backbone"):
+    config.backend.frozen_backbone = "sometimes"
+    with pytest.raises(ValueError, match="config.backend.frozen_backbone is 'sometimes'"):
         make_loss_fn(model, config, phase=0)
-
-
-def test_remat_on_a_model_without_it_is_rejected():
-    from siamjax.train.step import make_loss_fn
-
-    config = tiny_config()
-    config.model.rpn = ml_collections.ConfigDict({"name": "up_channel_rpn", "feature_in": 8})
-    config.train.remat = "blocks"
-    with pytest.raises(ValueError, match="remat"):
-        make_loss_fn(build_model(config.model), config, phase=1)
 
 
 def test_momentum_buffers_follow_the_phase_and_both_layouts_restore(tmp_path):
@@ -207,27 +197,6 @@ def test_momentum_buffers_follow_the_phase_and_both_layouts_restore(tmp_path):
             checkpointing.checkpoint_manager(str(tmp_path / name), 2, 4), template
         )
         assert tree_equal(restored.opt_state.trace, saved.opt_state.trace)
-
-
-def test_remat_auto_recomputes_neck_and_head_while_frozen_and_resnet_blocks_after():
-    from siamjax.config_loader import load_config
-    from siamjax.train.step import _remat_mode, _remat_parts
-
-    config = tiny_config()  # TinyNet, no neck, depthwise RPN head
-    assert config.train.remat == "auto"
-    tiny = build_model(config.model)
-    assert _remat_mode(tiny, config.train) == "blocks_keep_convs"
-    assert _remat_parts(tiny, 0) == ["rpn_head"] and _remat_parts(tiny, 1) == []
-    r50 = load_config(os.path.join(os.path.dirname(__file__), "..", "..", "configs",
-                                   "siamrpn_r50_l234_dwxcorr_8gpu.py"))  # fmt: skip
-    model = build_model(r50.model)
-    assert _remat_mode(model, r50.train) == "blocks_keep_convs"
-    assert _remat_parts(model, 0) == ["neck", "rpn_head"]
-    assert _remat_parts(model, 1) == ["backbone"]
-    r50.train.remat = "blocks"
-    assert _remat_mode(model, r50.train) == "blocks"
-    r50.train.remat = "none"
-    assert _remat_mode(model, r50.train) == "none"
 
 
 def test_release_freed_memory_uses_glibc_on_linux():

@@ -1,6 +1,10 @@
-"""File access for local paths and any URL ``tf.io.gfile`` handles (``gs://`` ...).
+"""The path layer: file access for local paths and any URL ``tf.io.gfile`` handles.
 
-Local paths use ``os`` (no TensorFlow import); paths with a scheme go through gfile.
+Every file siamjax reads or writes outside orbax goes through here: prepared data,
+workdirs (metrics, TensorBoard events), checkpoint lookup and exported artifacts. Local
+paths use ``os`` (no TensorFlow import); paths with a scheme (``gs://``, and TensorFlow's
+in-memory ``ram://`` that the tests use as an offline stand-in) go through gfile. Orbax
+checkpoints take the same strings (it has its own path layer, etils ``epath``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,21 @@ def _gfile():
     import tensorflow as tf
 
     return tf.io.gfile
+
+
+def absolute(path: str) -> str:
+    """An absolute local path (orbax needs them); URLs pass through unchanged."""
+    return str(path) if is_url(path) else os.path.abspath(path)
+
+
+def dirname(path: str) -> str:
+    if is_url(path):
+        return str(path).rstrip("/").rsplit("/", 1)[0]
+    return os.path.dirname(path)
+
+
+def basename(path: str) -> str:
+    return str(path).rstrip("/").rsplit("/", 1)[-1] if is_url(path) else os.path.basename(path)
 
 
 def join(*parts) -> str:
@@ -57,6 +76,14 @@ def read_bytes(path: str) -> bytes:
             return stream.read()
     with open(path, "rb") as stream:
         return stream.read()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Writes via a temporary name and a rename, so a file that exists is complete."""
+    temporary = f"{path}.partial"
+    with open_file(temporary, "wb") as stream:
+        stream.write(data)
+    rename(temporary, path)
 
 
 def open_file(path: str, mode: str = "r"):

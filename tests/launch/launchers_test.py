@@ -1,0 +1,171 @@
+"""The launchers as a user runs them, with stub ``gcloud`` / ``srun`` on PATH."""
+
+import os
+import shlex
+import socket
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from siamjax.cluster import (
+    ClusterError,
+    first_slurm_host,
+    resolve_cluster,
+    slurm_port,
+    task_gpu,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _stub(folder, name, body):
+    path = folder / name
+    path.write_text("#!/usr/bin/env bash\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def _env_with_stubs(bin_dir, **extra):
+    env = dict(os.environ)
+    env["PATH"] = f"{bin_dir}:{os.path.dirname(sys.executable)}:{env['PATH']}"
+    env.update(extra)
+    return env
+
+
+def _remote_command(tmp_path, *arguments):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    captured = tmp_path / "gcloud_args"
+    _stub(bin_dir, "gcloud", f'printf "%s\\0" "$@" > {shlex.quote(str(captured))}\n')
+    subprocess.run(
+        ["bash", os.path.join(REPO, "launch/tpu_pod.sh"), *arguments],
+        check=True,
+        env=_env_with_stubs(bin_dir),
+    )
+    args = captured.read_bytes().decode().split("\0")[:-1]
+    assert args[:6] == ["compute", "tpus", "tpu-vm", "ssh", arguments[0], "--zone"]
+    assert "--worker=all" in args
+    return args[args.index("--command") + 1]
+
+
+def test_tpu_pod_launcher_without_overrides_passes_no_empty_argument(tmp_path):
+    command = _remote_command(tmp_path, "my-tpu", "us-central2-b", "configs/x.py", "gs://b/run")
+    assert shlex.split(command) == [
+        "cd", "~/siamjax", "&&", "siamjax", "train", "--distributed", "auto",
+        "--config", "configs/x.py", "--workdir", "gs://b/run",
+    ]  # fmt: skip
+
+
+def test_tpu_pod_launcher_quotes_overrides_for_the_remote_shell(tmp_path):
+    overrides = ["--config.train.batch_size=256", "--config.name=with space's"]
+    command = _remote_command(tmp_path, "tpu", "zone", "configs/x.py", "gs://b/r", *overrides)
+    words = shlex.split(command)
+    assert words[-2:] == overrides
+    assert words[words.index("--workdir") + 1] == "gs://b/r"
+
+
+def test_slurm_resolution_rules():
+    environ = {
+        "SLURM_JOB_ID": "123456",
+        "SLURM_STEP_NODELIST": "gpu[007-009,011],login1",
+        "SLURM_NTASKS": "16",
+        "SLURM_PROCID": "9",
+        "SLURM_LOCALID": "1",
+    }
+    cluster = resolve_cluster("auto", environ=environ)
+    assert cluster.source == "slurm"
+    assert (cluster.num_processes, cluster.process_id) == (16, 9)
+    assert cluster.coordinator == f"gpu007:{123456 % 4096 + 61440}"
+    assert cluster.local_device_ids == (1,)  # all GPUs visible: the task's local id
+    # One GPU visible (CUDA_VISIBLE_DEVICES=<local id>, --gpus-per-task=1): it is GPU 0,
+    # where JAX's own SLURM detection would ask for GPU 1 and fail.
+    cluster = resolve_cluster("auto", environ={**environ, "CUDA_VISIBLE_DEVICES": "1"})
+    assert cluster.local_device_ids == (0,)
+    with pytest.raises(ClusterError, match="SLURM_LOCALID 3"):
+        task_gpu(3, {"CUDA_VISIBLE_DEVICES": "0,1"})
+    assert first_slurm_host("node1") == "node1"
+    assert slurm_port("1", {"JAX_COORDINATOR_PORT": "1234"}) == 1234
+    assert resolve_cluster("auto", environ={}).source == "jax-auto"  # e.g. a TPU pod
+    assert resolve_cluster("off").source == "single"
+    with pytest.raises(ClusterError, match="--process-id 4"):
+        resolve_cluster("explicit", "h:1", 4, 4)
+    with pytest.raises(ClusterError, match="needs --coordinator"):
+        resolve_cluster("explicit")
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("one_gpu_per_task", [True, False])
+def test_slurm_launcher_one_process_per_gpu_dry_run(tmp_path, one_gpu_per_task):
+    """``sbatch launch/slurm_gpu.sbatch`` on a node of 2 tasks, simulated: the stub
+    ``srun`` starts each task with SLURM's variables; each resolves its process id,
+    count, coordinator and GPU, joins jax.distributed and prints its shard files."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for index in range(4):
+        (data / f"train-{index:05d}-of-00004.tfrecord").write_bytes(b"")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    visible = 'export CUDA_VISIBLE_DEVICES="$i"' if one_gpu_per_task else ""
+    _stub(
+        bin_dir,
+        "srun",
+        f"""
+while [[ "$1" == --* ]]; do shift; done
+pids=()
+for ((i = 0; i < SLURM_NTASKS; i++)); do
+  (export SLURM_PROCID=$i SLURM_LOCALID=$i; {visible}
+   exec "$@" > "{tmp_path}/task$i.out" 2>&1) &
+  pids+=("$!")
+done
+status=0
+for pid in "${{pids[@]}}"; do wait "$pid" || status=$?; done
+exit $status
+""",
+    )
+    env = _env_with_stubs(
+        bin_dir,
+        SLURM_JOB_ID="4242",
+        SLURM_STEP_NODELIST="localhost",
+        SLURM_NTASKS="2",
+        JAX_COORDINATOR_PORT=str(_free_port()),
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS="--xla_force_host_platform_device_count=1",
+        SIAMJAX_TRAIN_FLAGS="--dry-run",
+    )
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    result = subprocess.run(
+        [
+            "bash",
+            os.path.join(REPO, "launch/slurm_gpu.sbatch"),
+            "configs/quickstart.py",
+            str(tmp_path / "run"),
+            f"--config.input.datasets.0.path={data}",
+            "--config.train.batch_size=8",
+            "--config.train.bn_group_size=4",
+        ],  # fmt: skip
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
+    outputs = [(tmp_path / f"task{i}.out").read_text() for i in range(2)]
+    assert result.returncode == 0, outputs
+    port = env["JAX_COORDINATOR_PORT"]
+    for task, output in enumerate(outputs):
+        gpu = 0 if one_gpu_per_task else task
+        assert (
+            f"cluster: slurm: process {task} of 2, coordinator localhost:{port}, "
+            f"local devices [{gpu}]" in output
+        ), output
+        assert f"jax: process {task} of 2, 1 local cpu devices, 2 in all" in output
+        assert "batch: global 8, per host 4, per device 4" in output
+        shards = [f"train-{i:05d}-of-00004.tfrecord" for i in range(task, 4, 2)]
+        assert f"data synthetic: 2 shard(s) on this host: {', '.join(shards)}" in output
+        assert f"first checkpoint {tmp_path / 'run' / 'checkpoints' / '200'}" in output
+    assert not (tmp_path / "run").exists()  # a dry run writes nothing

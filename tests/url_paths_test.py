@@ -1,0 +1,112 @@
+"""The URL code path (gs:// in production) on TensorFlow's in-memory ``ram://`` file
+system, which works offline: prepared data, the dry run, TensorBoard / metrics files,
+checkpoint lookup and exported artifacts all go through ``siamjax/fs.py``."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from data_prep.prepare import prepare
+from siamjax import fs
+from siamjax.checkpoints import _resolve_training_checkpoint
+from siamjax.cluster import Cluster
+from siamjax.config_defaults import input_config
+from siamjax.data.pipeline import PairSource
+from siamjax.data.sources import load_sources
+from siamjax.models import build_model, init_variables
+from siamjax.train.dry_run import describe_launch
+from siamjax.train.tensorboard import ScalarWriter
+from tests.data_prep.raw_layouts import write_custom
+from tests.train.helpers import tiny_config
+
+tf = pytest.importorskip("tensorflow")
+
+
+def _copy_tree(local: str, url: str) -> None:
+    for folder, _, names in os.walk(local):
+        target = fs.join(url, os.path.relpath(folder, local)) if folder != local else url
+        fs.makedirs(target)
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as stream:
+                fs.write_bytes(fs.join(target, name), stream.read())
+
+
+@pytest.fixture(scope="module")
+def ram_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("url")
+    write_custom(str(root / "raw"), videos=4, frames=6)
+    prepare("custom", str(root / "raw"), str(root / "data"), videos_per_shard=1, progress=False)
+    url = "ram://siamjax-test/data"
+    _copy_tree(str(root / "data"), url)
+    return url, str(root / "data")
+
+
+def test_prepared_data_reads_the_same_from_a_url(ram_data):
+    url, local = ram_data
+    assert fs.is_url(url) and len(fs.listdir(url)) == len(os.listdir(local))
+
+    def config(path):
+        entry = {"name": "toy", "path": path, "frame_range": 2, "num_use": -1}
+        return input_config([entry])
+
+    from_url, from_disk = load_sources(config(url), 1, 2), load_sources(config(local), 1, 2)
+    assert from_url[0].video_names == from_disk[0].video_names
+    pair_url = PairSource(config(url), 0, 0, 1).sample(3)
+    pair_disk = PairSource(config(local), 0, 0, 1).sample(3)
+    for key in ("template", "search", "search_box"):
+        np.testing.assert_array_equal(pair_url[key], pair_disk[key])
+
+
+def test_dry_run_lists_url_shards_and_checkpoint_paths(ram_data):
+    url, _ = ram_data
+    config = tiny_config()
+    config.input = input_config([{"name": "toy", "path": url, "frame_range": 2, "num_use": -1}])
+    config.input.videos_per_epoch = 32
+    workdir = "ram://siamjax-test/run"
+    fs.makedirs(fs.join(workdir, "checkpoints", "4"))
+    lines = "\n".join(describe_launch(config, workdir, Cluster("single")))
+    assert "data toy: 4 shard(s) on this host" in lines
+    assert f"resumes at step 4 of 12 (4 per epoch); first checkpoint {workdir}/checkpoints/6" in (
+        lines
+    )
+
+
+def test_tensorboard_and_metrics_write_to_a_url():
+    logdir = "ram://siamjax-test/tb"
+    writer = ScalarWriter(logdir)
+    writer.scalars(3, {"loss": 0.5})
+    writer.close()
+    (name,) = fs.listdir(logdir)
+    events = list(tf.compat.v1.train.summary_iterator(fs.join(logdir, name)))
+    assert [(e.step, v.tag, v.simple_value) for e in events for v in e.summary.value] == [
+        (3, "loss", 0.5)
+    ]
+    with fs.open_file("ram://siamjax-test/metrics.jsonl", "a") as stream:
+        stream.write(json.dumps({"step": 1}) + "\n")
+    assert fs.read_text("ram://siamjax-test/metrics.jsonl") == '{"step": 1}\n'
+
+
+def test_checkpoint_lookup_resolves_a_url_workdir_to_its_newest_step():
+    workdir = "ram://siamjax-test/trained"
+    for step in (2, 10):
+        fs.makedirs(fs.join(workdir, "checkpoints", str(step), "state"))
+    assert _resolve_training_checkpoint(workdir) == f"{workdir}/checkpoints/10/state"
+    step = f"{workdir}/checkpoints/2"
+    assert _resolve_training_checkpoint(step) == f"{step}/state"
+
+
+def test_export_writes_artifacts_to_a_url():
+    from siamjax.export import export_tracker
+
+    config = tiny_config()
+    variables = init_variables(build_model(config.model), jax.random.key(0))
+    out = "ram://siamjax-test/export"
+    manifest = export_tracker(config, variables, out, ("cpu",), progress=lambda line: None)
+    assert sorted(fs.listdir(out)) == sorted(
+        ["manifest.json"] + [entry["file"] for entry in manifest["artifacts"]]
+    )
+    entry = manifest["artifacts"][0]
+    assert fs.size(fs.join(out, entry["file"])) == entry["bytes"]
