@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -29,7 +30,14 @@ def load_variables(directory: str) -> dict:
     path = _resolve_training_checkpoint(fs.absolute(directory))
     if not fs.isdir(path):
         raise FileNotFoundError(f"no checkpoint directory at {path}")
-    restored = ocp.StandardCheckpointer().restore(path)
+    checkpointer = ocp.StandardCheckpointer()
+    metadata = checkpointer.metadata(path)
+    # Restored into host numpy arrays of the saved shapes: a checkpoint written by a
+    # multi-host run records its devices, which need not exist where it is read.
+    target = jax.tree_util.tree_map(
+        lambda leaf: np.empty(leaf.shape, leaf.dtype), getattr(metadata, "item_metadata", metadata)
+    )
+    restored = checkpointer.restore(path, target)
     return {
         "params": restored.get("params", {}),
         "batch_stats": restored.get("batch_stats", {}),
