@@ -45,7 +45,10 @@ def test_batch_norm_uses_the_biased_variance_and_stores_the_unbiased_one():
     )
 
 
-@pytest.mark.parametrize("remat", ["blocks", "blocks_keep_convs"])
+# 'blocks' (not a default anywhere) compiles for ~40 s: with the slow tests.
+@pytest.mark.parametrize(
+    "remat", [pytest.param("blocks", marks=pytest.mark.slow), "blocks_keep_convs"]
+)
 def test_rematerialised_blocks_give_the_same_values_statistics_and_gradients(remat):
     """Called twice (template then search, as SiamRPN does), in training mode: outputs,
     updated BatchNorm statistics and gradients equal the plain network's."""

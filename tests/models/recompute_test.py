@@ -66,7 +66,10 @@ def _variables(neck, head, template, search):
     }
 
 
-@pytest.mark.parametrize("remat", ["blocks", "blocks_keep_convs"])
+# 'blocks' is not a default anywhere: with the slow tests.
+@pytest.mark.parametrize(
+    "remat", [pytest.param("blocks", marks=pytest.mark.slow), "blocks_keep_convs"]
+)
 def test_recomputed_neck_and_head_match_the_plain_modules(remat):
     rng = np.random.default_rng(0)
     template = _features(rng, 2, 15, (6, 10, 12))  # cropped to 7x7 by the neck

@@ -80,6 +80,8 @@ def test_loss_falls_when_training_on_synthetic_data(tmp_path):
     assert any(name.startswith("events.out") for name in os.listdir(tmp_path / "tensorboard"))
 
 
+# The SIGKILL resume test (resume_test.py) covers resumption in the default run.
+@pytest.mark.slow
 def test_resume_after_an_interruption_is_bit_identical(tmp_path):
     config = tiny_config(batch_size=8, group_size=4, steps_per_epoch=3, epochs=3, train_epoch=1)
     config.train.checkpoint_every = 2
