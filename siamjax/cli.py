@@ -14,6 +14,10 @@ import sys
 
 from siamjax.config_loader import ConfigError, apply_overrides, load_config, split_config_args
 
+# `siamjax train` stopped by SIGTERM after saving a checkpoint: BSD's EX_TEMPFAIL, "try
+# again later". The launchers requeue / rerun on it; 0 means the schedule finished.
+EXIT_PREEMPTED = 75
+
 
 class CommandError(Exception):
     """A user error: printed without a traceback, exit status 2."""
@@ -323,6 +327,8 @@ def run_train(args, overrides) -> int:
     except (DataError, ValueError, FileNotFoundError) as error:
         raise CommandError(str(error)) from error
     print(f"{summary['status']} at step {summary['step']} ({summary['skipped']} updates skipped)")
+    if summary["status"] == "preempted":
+        return EXIT_PREEMPTED  # saved; the launchers requeue on this code
     return 0
 
 

@@ -13,11 +13,16 @@ order), so a run restored at a saved position sees exactly the stream it would h
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from siamjax.data.augment import augment_image, augment_image_opencv, crop_geometry
 from siamjax.data.sampling import PairSampler
 from siamjax.data.sources import DataError, RecordReader, load_sources
+
+# Consecutive corrupt samples tolerated with ``input.skip_corrupt`` before giving up.
+MAX_SUBSTITUTES = 16
 
 _FIELDS = ("jpeg", "box", "xs", "ys", "colour", "blur_size", "blur_weight", "flip")
 
@@ -36,10 +41,36 @@ class PairSource:
         self.sources = sources
         self.sampler = PairSampler(self.sources, input_config, seed, process_index)
         self.reader = RecordReader(self.sources)
+        self.skip_corrupt = bool(input_config.get("skip_corrupt", False))
         self.sizes = {"template": int(input_config.exemplar_size),
                       "search": int(input_config.search_size)}  # fmt: skip
 
+    def _substituted(self, build, position: int):
+        """``(build(p), skipped messages)`` for the first sample from ``position`` on
+        whose records are sound. Without ``input.skip_corrupt`` a bad record raises its
+        ``DataError``; with it, the sample is replaced by the next position's (so the
+        stream stays deterministic) and each skip is reported."""
+        skipped = []
+        for attempt in range(MAX_SUBSTITUTES + 1):
+            try:
+                return build(int(position) + attempt), skipped
+            except DataError as error:
+                if not self.skip_corrupt:
+                    raise
+                skipped.append(f"sample {int(position) + attempt} skipped: {error}")
+        raise DataError(
+            f"sample {position} and the {MAX_SUBSTITUTES} after it read corrupt records; "
+            f"last: {skipped[-1]}"
+        )
+
     def load(self, position):
+        """The tf loader's inputs of sample ``position`` (see ``_substituted``)."""
+        values, skipped = self._substituted(self._load, position)
+        for message in skipped:
+            logging.warning("%s", message)
+        return values
+
+    def _load(self, position):
         spec = self.sampler.spec(int(position))
         outputs = []
         for role in ("template", "search"):
@@ -73,7 +104,13 @@ class PairSource:
     def sample(self, position) -> dict:
         """Sample ``position`` augmented with OpenCV (the ``workers`` loader): template
         (127, 127, 3) and search (255, 255, 3) float32 BGR, search_box (4,) float32 x1, y1,
-        x2, y2 in search-crop pixels, negative bool."""
+        x2, y2 in search-crop pixels, negative bool; ``skipped``: messages of corrupt
+        samples it replaced (see ``_substituted``)."""
+        sample, skipped = self._substituted(self._sample, position)
+        sample["skipped"] = skipped
+        return sample
+
+    def _sample(self, position) -> dict:
         spec = self.sampler.spec(int(position))
         sample = {"negative": np.bool_(spec["negative"])}
         for role in ("template", "search"):
@@ -158,7 +195,14 @@ class PairIterator:
         return self
 
     def __next__(self) -> dict:
-        batch = next(self._iterator)
+        import tensorflow as tf
+
+        try:
+            batch = next(self._iterator)
+        except tf.errors.OpError as error:
+            # A DataError raised inside the graph's py_function arrives wrapped in TF's
+            # error; give the trainer the one line that names shard and byte offset.
+            raise DataError(_data_error_line(str(error))) from None
         self.position += self.batch_size
         return batch
 
@@ -176,6 +220,15 @@ class PairIterator:
 
     def close(self) -> None:
         self._iterator = None
+
+
+def _data_error_line(text: str) -> str:
+    """The ``DataError: ...`` line of a TensorFlow error text, else its first line."""
+    for line in text.splitlines():
+        _, marker, message = line.partition("DataError: ")
+        if marker:
+            return message.strip()
+    return text.strip().splitlines()[0] if text.strip() else "input pipeline failed"
 
 
 def pair_iterator(input_config, seed: int, batch_size: int, position: int = 0,

@@ -80,6 +80,28 @@ def check_header(header: bytes, length: int) -> bool:
     return len(header) == 8 and struct.unpack("<Q", header)[0] == length
 
 
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's checksum: CRC-32C rotated right by 15 bits plus a constant."""
+    import google_crc32c
+
+    value = google_crc32c.value(bytes(data))
+    return (((value >> 15) | (value << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def record_problem(header: bytes, data: bytes, footer: bytes, length: int) -> str | None:
+    """What is wrong with one framed record (header = length + its CRC, data, footer =
+    the data's CRC), or None when the length and both checksums hold."""
+    if len(header) != RECORD_HEADER or not check_header(header[:8], length):
+        return "length header does not match the index"
+    if struct.unpack("<I", header[8:])[0] != masked_crc32c(header[:8]):
+        return "length checksum mismatch"
+    if len(data) != length or len(footer) != RECORD_FOOTER:
+        return "truncated"
+    if struct.unpack("<I", footer)[0] != masked_crc32c(data):
+        return "data checksum mismatch (corrupt bytes)"
+    return None
+
+
 def _varint(data: bytes, position: int) -> tuple[int, int]:
     value = shift = 0
     while True:

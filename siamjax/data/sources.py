@@ -167,13 +167,16 @@ class RecordReader:
         return files[key]
 
     def read(self, source_id, shard_id, offset, length) -> bytes:
+        """A record's data after checking its framing and both CRC-32C checksums."""
         handle = self._file(source_id, shard_id)
         handle.seek(int(offset))
         header = handle.read(schema.RECORD_HEADER)
         data = handle.read(int(length))
-        if not schema.check_header(header[:8], int(length)) or len(data) != length:
+        footer = handle.read(schema.RECORD_FOOTER)
+        problem = schema.record_problem(header, data, footer, int(length))
+        if problem is not None:
             path = self._paths[source_id][shard_id]
-            raise DataError(f"{path}: record at byte {offset} is corrupt or truncated")
+            raise DataError(f"{path}: record at byte {offset}: {problem}")
         return data
 
     def image_bytes(self, source_id, shard_id, offset, length) -> bytes:

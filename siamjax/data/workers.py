@@ -21,6 +21,7 @@ in the main process, and sent to the workers; workers import numpy and OpenCV on
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
@@ -151,10 +152,10 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
                 sample = source.sample(position)
                 for name in ("template", "search", "search_box", "negative"):
                     arrays[name][slot, index] = sample[name]
-                done.put((serial, index, None))
+                done.put((serial, index, None, sample["skipped"]))
             except Exception as error:  # noqa: BLE001 (reported to the main process)
                 kind = "data" if isinstance(error, DataError) else type(error).__name__
-                done.put((serial, index, (kind, f"sample {position}: {error}")))
+                done.put((serial, index, (kind, f"sample {position}: {error}"), []))
     finally:
         del arrays
         memory.close()
@@ -222,6 +223,7 @@ class WorkerPairIterator:
             self, _shutdown, self._workers, self._tasks, self._memory, self._arrays
         )
         self._remaining = {}
+        self.skipped = 0  # corrupt samples replaced (input.skip_corrupt)
         self._next_serial = 0
         for serial in range(self.slots):
             self._submit(serial)
@@ -236,7 +238,7 @@ class WorkerPairIterator:
     def _receive(self) -> None:
         while True:
             try:
-                serial, _, error = self._done.get(timeout=_POLL_SECONDS)
+                serial, _, error, skipped = self._done.get(timeout=_POLL_SECONDS)
                 break
             except queue.Empty:
                 dead = [p for p in self._workers if not p.is_alive()]
@@ -250,6 +252,9 @@ class WorkerPairIterator:
             if kind == "data":
                 raise DataError(message)
             raise RuntimeError(f"input worker failed on {message} ({kind})")
+        for message in skipped:
+            self.skipped += 1
+            logging.warning("input: %s (%d skipped so far)", message, self.skipped)
         self._remaining[serial] -= 1
 
     def __iter__(self):

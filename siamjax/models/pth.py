@@ -67,6 +67,8 @@ class _Storage:
             halves = np.frombuffer(raw, dtype=np.dtype("<u2" if byteorder == "little" else ">u2"))
             self.array = (halves.astype(np.uint32) << 16).view(np.float32)
             return
+        if byteorder not in ("little", "big"):
+            raise PthError(f"byte order {byteorder!r} is neither 'little' nor 'big'")
         dtype = np.dtype(_STORAGE_DTYPES[name]).newbyteorder("<" if byteorder == "little" else ">")
         expected = self.numel * dtype.itemsize
         if len(raw) < expected:
@@ -77,24 +79,55 @@ class _Storage:
         self.array = np.frombuffer(raw[:expected], dtype=dtype).astype(dtype.newbyteorder("="))
 
 
+def _int_tuple(values, what: str) -> tuple[int, ...]:
+    if not isinstance(values, (tuple, list)) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
+        raise PthError(f"tensor {what} {values!r} is not a tuple of integers")
+    return tuple(values)
+
+
 class _LazyTensor:
     """A tensor whose storage bytes may not be loaded yet (legacy format)."""
 
     def __init__(self, storage: _Storage, offset: int, size, stride):
+        if not isinstance(storage, _Storage):
+            raise PthError(f"tensor storage is {type(storage).__name__}, not a storage")
+        if not isinstance(offset, int) or offset < 0:
+            raise PthError(f"tensor storage offset {offset!r} is not a non-negative integer")
         self.storage = storage
-        self.offset = int(offset)
-        self.size = tuple(int(s) for s in size)
-        self.stride = tuple(int(s) for s in stride)
+        self.offset = offset
+        self.size = _int_tuple(size, "size")
+        self.stride = _int_tuple(stride, "stride")
+        if len(self.size) != len(self.stride):
+            raise PthError(f"tensor size {self.size} and stride {self.stride} differ in length")
+        if any(s < 0 for s in self.size) or any(st < 0 for st in self.stride):
+            raise PthError(f"tensor size {self.size} / stride {self.stride} is negative")
 
     def materialize(self) -> np.ndarray:
+        """The tensor as a new array, after checking every element it reads lies in its
+        storage (a crafted size / stride / offset never reads outside it) and that it has
+        no more elements than its storage (overlapping strides cannot blow up memory)."""
         data = self.storage.array
+        key = self.storage.key
         if data is None:
-            raise PthError(f"storage {self.storage.key} is missing from the file")
+            raise PthError(f"storage {key} is missing from the file")
         if not self.size:
+            if self.offset >= data.size:
+                raise PthError(f"scalar at offset {self.offset} outside storage {key}")
             return np.array(data[self.offset])
+        count = int(np.prod(self.size, dtype=object))
+        if count == 0:
+            return np.zeros(self.size, data.dtype)
+        if any(st == 0 for s, st in zip(self.size, self.stride) if s > 1):
+            raise PthError(f"tensor of storage {key} has a zero stride {self.stride}")
+        if count > data.size:
+            raise PthError(
+                f"tensor of size {self.size} has more elements than storage {key} ({data.size})"
+            )
         needed = self.offset + sum((s - 1) * st for s, st in zip(self.size, self.stride)) + 1
-        if min(self.size) > 0 and needed > data.size:
-            raise PthError(f"tensor needs {needed} elements of storage {self.storage.key}")
+        if needed > data.size:
+            raise PthError(f"tensor needs {needed} elements of storage {key} ({data.size})")
         view = np.lib.stride_tricks.as_strided(
             data[self.offset :],
             shape=self.size,
@@ -141,11 +174,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid):
-        if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
+        if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage":
             raise PthError(f"{self.source}: unsupported persistent id {pid!r}")
-        storage_type, key, _location, numel = pid[1], str(pid[2]), pid[3], int(pid[4])
+        storage_type, key, _location, numel = pid[1], str(pid[2]), pid[3], pid[4]
         if not isinstance(storage_type, _StorageType):
             raise PthError(f"{self.source}: storage {key} has unknown type {storage_type!r}")
+        if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
+            raise PthError(f"{self.source}: storage {key} has element count {numel!r}")
         if len(pid) > 5 and pid[5] is not None:
             raise PthError(f"{self.source}: storage views (PyTorch < 0.4) are not supported")
         if key not in self.storages:
@@ -162,8 +197,11 @@ def load_pth(path: str) -> Any:
     """
     if not os.path.isfile(path):
         raise PthError(f"{path}: no such file")
-    with open(path, "rb") as stream:
-        head = stream.read(4)
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4)
+    except OSError as error:
+        raise PthError(f"{path}: cannot read ({error.strerror or error})") from None
     if head[:2] == b"PK":
         return _load_zip(path)
     if head[:1] == b"\x80":
@@ -173,11 +211,16 @@ def load_pth(path: str) -> Any:
 
 def _load_zip(path: str) -> Any:
     try:
-        archive = zipfile.ZipFile(path)
+        return _read_zip(path)
+    except PthError as error:
+        raise PthError(_named(path, error)) from None
+    except _DECODING_ERRORS as error:
+        raise PthError(f"{path}: truncated or corrupt checkpoint ({_describe(error)})") from None
+
+
+def _read_zip(path: str) -> Any:
+    with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-    except (zipfile.BadZipFile, OSError) as error:
-        raise PthError(f"{path}: truncated or not a PyTorch checkpoint ({error})") from error
-    with archive:
         pickles = [name for name in names if name.endswith("data.pkl")]
         if len(pickles) != 1:
             raise PthError(f"{path}: zip without exactly one data.pkl; not a PyTorch checkpoint")
@@ -185,37 +228,45 @@ def _load_zip(path: str) -> Any:
         byteorder = "little"
         if prefix + "byteorder" in names:
             byteorder = archive.read(prefix + "byteorder").decode().strip()
-        try:
-            unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), path)
-            obj = unpickler.load()
-            for key, storage in unpickler.storages.items():
-                entry = f"{prefix}data/{key}"
-                if entry not in names:
-                    raise PthError(f"{path}: storage {key} is missing from the archive")
-                storage.attach(archive.read(entry), byteorder)
-        except PthError:
-            raise
-        except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError) as error:
-            raise PthError(f"{path}: truncated or corrupt checkpoint ({error})") from error
-    return _materialize(obj)
+        unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), path)
+        obj = unpickler.load()
+        for key, storage in unpickler.storages.items():
+            entry = f"{prefix}data/{key}"
+            if entry not in names:
+                raise PthError(f"{path}: storage {key} is missing from the archive")
+            expected = storage.numel * _itemsize(storage.storage_type)
+            size = archive.getinfo(entry).file_size
+            if size < expected:
+                raise PthError(
+                    f"{path}: storage {key} holds {size} bytes, expected {expected}: "
+                    "the file is truncated"
+                )
+            with archive.open(entry) as stream:
+                storage.attach(stream.read(expected), byteorder)
+        return _materialize(obj)
 
 
 def _load_legacy(path: str) -> Any:
+    try:
+        return _read_legacy(path)
+    except PthError as error:
+        raise PthError(_named(path, error)) from None
+    except _DECODING_ERRORS as error:
+        raise PthError(f"{path}: truncated or corrupt checkpoint ({_describe(error)})") from None
+
+
+def _read_legacy(path: str) -> Any:
+    file_size = os.path.getsize(path)
     with open(path, "rb") as stream:
-        try:
-            magic = _RestrictedUnpickler(stream, path).load()
-            if magic != _LEGACY_MAGIC:
-                raise PthError(f"{path}: a pickle file, but not a PyTorch checkpoint")
-            _protocol = _RestrictedUnpickler(stream, path).load()
-            sys_info = _RestrictedUnpickler(stream, path).load()
-            byteorder = "little" if sys_info.get("little_endian", True) else "big"
-            unpickler = _RestrictedUnpickler(stream, path)
-            obj = unpickler.load()
-            keys = _RestrictedUnpickler(stream, path).load()
-        except PthError:
-            raise
-        except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as error:
-            raise PthError(f"{path}: truncated or corrupt checkpoint ({error})") from error
+        magic = _RestrictedUnpickler(stream, path).load()
+        if magic != _LEGACY_MAGIC:
+            raise PthError(f"{path}: a pickle file, but not a PyTorch checkpoint")
+        _protocol = _RestrictedUnpickler(stream, path).load()
+        sys_info = _RestrictedUnpickler(stream, path).load()
+        byteorder = "little" if sys_info.get("little_endian", True) else "big"
+        unpickler = _RestrictedUnpickler(stream, path)
+        obj = unpickler.load()
+        keys = _RestrictedUnpickler(stream, path).load()
         for key in keys:
             storage = unpickler.storages.get(str(key))
             header = stream.read(8)
@@ -224,15 +275,39 @@ def _load_legacy(path: str) -> Any:
             (numel,) = struct.unpack("<q" if byteorder == "little" else ">q", header)
             if storage is None:
                 raise PthError(f"{path}: storage {key} is not referenced by the pickle")
-            itemsize = (
-                2
-                if storage.storage_type.name == "BFloat16Storage"
-                else np.dtype(_STORAGE_DTYPES[storage.storage_type.name]).itemsize
-            )
+            itemsize = _itemsize(storage.storage_type)
+            if numel < 0 or numel * itemsize > file_size - stream.tell():
+                raise PthError(
+                    f"{path}: storage {key} claims {numel} elements, more than the file holds"
+                )
             raw = stream.read(numel * itemsize)
             storage.numel = numel
             storage.attach(raw, byteorder)
     return _materialize(obj)
+
+
+# What decoding a damaged file can raise besides PthError (each becomes a PthError).
+_DECODING_ERRORS = (
+    pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, KeyError,
+    IndexError, struct.error, OverflowError, RecursionError, MemoryError, OSError,
+    NotImplementedError, zipfile.BadZipFile, zipfile.LargeZipFile,
+)  # fmt: skip
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+
+
+def _named(path: str, error: PthError) -> str:
+    text = str(error)
+    return text if text.startswith(str(path)) else f"{path}: {text}"
+
+
+def _itemsize(storage_type: _StorageType) -> int:
+    if storage_type.name == "BFloat16Storage":
+        return 2
+    return np.dtype(_STORAGE_DTYPES[storage_type.name]).itemsize
 
 
 def _materialize(obj):

@@ -1,6 +1,7 @@
 """Single-object trackers on the host: crops, post-processing, single and batched trackers."""
 
 from siamjax.tracking.batched import BatchedTracker
+from siamjax.tracking.crop import FrameError, as_bgr_frame
 from siamjax.tracking.network import TrackerNetwork
 from siamjax.tracking.tracker import (
     BoxError,
@@ -13,9 +14,11 @@ from siamjax.tracking.tracker import (
 __all__ = [
     "BatchedTracker",
     "BoxError",
+    "FrameError",
     "SiamRPNLTTracker",
     "SiamRPNTracker",
     "TrackerNetwork",
+    "as_bgr_frame",
     "build_tracker",
     "validate_init_box",
 ]

@@ -18,6 +18,33 @@ import cv2
 import numpy as np
 
 
+class FrameError(ValueError):
+    """A frame the tracker cannot read (wrong dtype or shape)."""
+
+
+def as_bgr_frame(frame: np.ndarray) -> np.ndarray:
+    """A (H, W, 3) uint8 BGR view or copy of an OpenCV-style uint8 frame.
+
+    (H, W, 3) is taken as BGR as is; (H, W) and (H, W, 1) grayscale are repeated into three
+    channels (``cv2.COLOR_GRAY2BGR``); (H, W, 4) is BGRA and loses its alpha. Anything
+    else raises ``FrameError`` naming the shape and dtype.
+    """
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim not in (2, 3) or min(frame.shape[:2], default=0) < 1:
+        raise FrameError(
+            f"frame must be uint8 (H, W), (H, W, 1), (H, W, 3) BGR or (H, W, 4) BGRA; "
+            f"got shape {frame.shape} dtype {frame.dtype}"
+        )
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return cv2.cvtColor(np.ascontiguousarray(frame.reshape(frame.shape[:2])),
+                            cv2.COLOR_GRAY2BGR)  # fmt: skip
+    if frame.shape[2] == 3:
+        return frame
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)
+    raise FrameError(f"frame has {frame.shape[2]} channels; expected 1, 3 or 4")
+
+
 def channel_average(image_bgr: np.ndarray) -> np.ndarray:
     """(3,) float64 mean of each channel over the whole (H, W, 3) frame."""
     return np.mean(image_bgr, axis=(0, 1))

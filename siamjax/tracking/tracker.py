@@ -5,7 +5,9 @@
     tracker.init(frame_bgr, (x, y, w, h))
     box_xywh, score = tracker.track(next_frame_bgr)
 
-Frames are (H, W, 3) uint8 BGR. Boxes are [x, y, w, h] in frame pixels, x/y 0-based.
+Frames are uint8 as OpenCV gives them: (H, W, 3) BGR, and also (H, W) or (H, W, 1)
+grayscale and (H, W, 4) BGRA, converted to BGR (``as_bgr_frame``). Boxes are
+[x, y, w, h] in frame pixels, x/y 0-based, at least one pixel wide and high.
 The tracker holds host state only (centre, size, padding colour, template features);
 cropping and post-processing run in numpy, the network in two jitted calls.
 """
@@ -18,15 +20,22 @@ import numpy as np
 
 from siamjax.anchors import anchor_grid, hanning_window, score_size
 from siamjax.tracking import postprocess
-from siamjax.tracking.crop import channel_average, context_size, get_subwindow
+from siamjax.tracking.crop import as_bgr_frame, channel_average, context_size, get_subwindow
 
 
 class BoxError(ValueError):
-    """An initial box that cannot be tracked (zero size, NaN, outside the frame)."""
+    """An initial box that cannot be tracked (below one pixel, NaN, outside the frame)."""
 
 
 def validate_init_box(box_xywh, frame_hw, where: str = "init box") -> np.ndarray:
-    """Returns ``box_xywh`` as float64 (4,) or raises ``BoxError`` naming the value."""
+    """Returns ``box_xywh`` as float64 (4,) or raises ``BoxError`` naming the value.
+
+    A box wider or higher than the frame is reduced to its part inside the frame: the
+    tracker bounds the target to the frame on every later frame anyway (pysot's clip),
+    and the crop around a box far larger than the frame would cost time and memory
+    growing with its area for nothing but padding. Boxes within the frame's size are
+    used as given (partly outside the frame included).
+    """
     try:
         box = np.asarray(box_xywh, np.float64).reshape(4)
     except (TypeError, ValueError) as error:
@@ -35,9 +44,17 @@ def validate_init_box(box_xywh, frame_hw, where: str = "init box") -> np.ndarray
         raise BoxError(f"{where} {box.tolist()} contains NaN or infinity")
     if box[2] <= 0 or box[3] <= 0:
         raise BoxError(f"{where} {box.tolist()} has zero or negative size")
+    if box[2] < 1 or box[3] < 1:
+        raise BoxError(f"{where} {box.tolist()} is smaller than one pixel")
     height, width = frame_hw
     if box[0] >= width or box[1] >= height or box[0] + box[2] <= 0 or box[1] + box[3] <= 0:
         raise BoxError(f"{where} {box.tolist()} lies outside the {width}x{height} frame")
+    if box[2] > width or box[3] > height:
+        x1, y1 = max(box[0], 0.0), max(box[1], 0.0)
+        x2, y2 = min(box[0] + box[2], float(width)), min(box[1] + box[3], float(height))
+        box = np.array([x1, y1, x2 - x1, y2 - y1])
+        if box[2] < 1 or box[3] < 1:
+            raise BoxError(f"{where} {box.tolist()} is smaller than one pixel inside the frame")
     return box
 
 
@@ -125,6 +142,7 @@ class SiamRPNTracker:
     # -- the pieces, shared with BatchedTracker ------------------------------------------
     def init_state(self, frame_bgr: np.ndarray, box_xywh) -> tuple[TargetState, np.ndarray]:
         """Validates the box; returns the state and the (127, 127, 3) template crop."""
+        frame_bgr = as_bgr_frame(frame_bgr)
         box = validate_init_box(box_xywh, frame_bgr.shape[:2])
         state = TargetState(
             centre=np.array([box[0] + (box[2] - 1) / 2, box[1] + (box[3] - 1) / 2]),
@@ -143,6 +161,7 @@ class SiamRPNTracker:
 
     def search_crop(self, frame_bgr: np.ndarray, state: TargetState):
         """Returns (crop (X, X, 3), scale_z) for the state's search region."""
+        frame_bgr = as_bgr_frame(frame_bgr)
         s_z = context_size(state.size, self.params.context_amount)
         scale_z = self.params.exemplar_size / s_z
         instance = self.instance_size(state)

@@ -81,7 +81,9 @@ class _Preemption:
 class _Logger:
     """Console lines with ETA, TensorBoard scalars and ``metrics.jsonl`` on process 0."""
 
-    def __init__(self, workdir: str, enabled: bool, tensorboard: bool):
+    def __init__(self, workdir: str, enabled: bool, tensorboard: bool, start_step: int = 0):
+        """``start_step``: the step the run (re)starts from. A resumed run drops what an
+        interrupted one logged after its checkpoint, so each step is logged once."""
         self.enabled = enabled
         self.writer = None
         self.jsonl = None
@@ -91,8 +93,15 @@ class _Logger:
             from siamjax.train.tensorboard import ScalarWriter
 
             self.writer = ScalarWriter(fs.join(workdir, "tensorboard"))
+            if start_step:
+                self.writer.restart(start_step)
         fs.makedirs(workdir)
-        self.jsonl = fs.open_file(fs.join(workdir, "metrics.jsonl"), "a")
+        path = fs.join(workdir, "metrics.jsonl")
+        if start_step and fs.exists(path):
+            kept = [line for line in fs.read_text(path).splitlines(keepends=True)
+                    if _logged_step(line) <= start_step]  # fmt: skip
+            fs.write_text(path, "".join(kept))
+        self.jsonl = fs.open_file(path, "a")
 
     def log(self, step: int, scalars: dict, line: str):
         if not self.enabled:
@@ -109,6 +118,14 @@ class _Logger:
             self.jsonl.close()
         if self.writer is not None:
             self.writer.close()
+
+
+def _logged_step(line: str) -> float:
+    """The step of one ``metrics.jsonl`` line (a torn last line counts as after all)."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def mesh_devices(devices, global_batch: int):
@@ -237,7 +254,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     step_fn, step_phase = None, None
     compiles = 1  # step compilations of this invocation (tests: the shapes-only one is used)
     sharding = batch_sharding(mesh)
-    logger = _Logger(workdir, is_main, bool(train_config.tensorboard))
+    logger = _Logger(workdir, is_main, bool(train_config.tensorboard), step)
     losses = []
     window = []
     status = "finished"

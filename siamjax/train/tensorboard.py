@@ -3,8 +3,8 @@
 ``tf.summary`` costs the trainer 0.48 GB of resident memory just for importing
 TensorFlow (measured: jax 0.15 GB, + TensorFlow 0.48 GB). TensorBoard reads plain
 event files: TFRecord-framed ``Event`` protocol buffers (``tensorboard.compat.proto``,
-pure protobuf) with masked CRC-32C checksums, which is all this writes, through the
-path layer (``siamjax/fs.py``: TensorFlow's file system only for URLs such as gs://).
+pure protobuf) with masked CRC-32C checksums (google-crc32c), which is all this writes,
+through the path layer (``siamjax/fs.py``: TensorFlow's file system only for URLs).
 """
 
 from __future__ import annotations
@@ -15,34 +15,7 @@ import struct
 import time
 
 from siamjax import fs
-
-_CRC32C_POLYNOMIAL = 0x82F63B78  # Castagnoli, reflected
-
-
-def _crc32c_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        value = byte
-        for _ in range(8):
-            value = (value >> 1) ^ (_CRC32C_POLYNOMIAL if value & 1 else 0)
-        table.append(value)
-    return table
-
-
-_TABLE = _crc32c_table()
-
-
-def crc32c(data: bytes) -> int:
-    value = 0xFFFFFFFF
-    for byte in data:
-        value = _TABLE[(value ^ byte) & 0xFF] ^ (value >> 8)
-    return value ^ 0xFFFFFFFF
-
-
-def masked_crc32c(data: bytes) -> int:
-    """TFRecord's checksum: the CRC rotated right by 15 bits plus a constant."""
-    value = crc32c(data)
-    return (((value >> 15) | (value << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+from siamjax.data.schema import masked_crc32c
 
 
 def tfrecord_frame(data: bytes) -> bytes:
@@ -70,6 +43,14 @@ class ScalarWriter:
 
     def _write(self, event) -> None:
         self._stream.write(tfrecord_frame(event.SerializeToString()))
+
+    def restart(self, step: int) -> None:
+        """Marks a resumed run: TensorBoard drops what earlier event files logged after
+        ``step`` (a ``SessionLog.START`` event, its convention for restarts)."""
+        from tensorboard.compat.proto import event_pb2
+
+        start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
+        self._write(event_pb2.Event(wall_time=time.time(), step=int(step), session_log=start))
 
     def scalars(self, step: int, values: dict) -> None:
         from tensorboard.compat.proto import event_pb2, summary_pb2

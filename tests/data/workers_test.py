@@ -39,6 +39,7 @@ def test_worker_batches_are_the_in_process_samples_in_order(prepared):  # noqa: 
     for position in range(20):
         expected = source.sample(position)
         batch, index = batches[position // 4], position % 4
+        assert expected.pop("skipped") == []
         for name, value in expected.items():
             np.testing.assert_array_equal(batch[name][index], value, err_msg=name)
     assert batches[0]["template"].shape == (4, 127, 127, 3)

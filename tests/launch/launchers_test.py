@@ -169,3 +169,58 @@ exit $status
         assert f"data synthetic: 2 shard(s) on this host: {', '.join(shards)}" in output
         assert f"first checkpoint {tmp_path / 'run' / 'checkpoints' / '200'}" in output
     assert not (tmp_path / "run").exists()  # a dry run writes nothing
+
+
+def test_preempted_training_exits_75_and_a_finished_one_0(monkeypatch, tmp_path):
+    import siamjax.train.loop as loop
+    from siamjax.cli import EXIT_PREEMPTED, main
+
+    assert EXIT_PREEMPTED == 75
+    for status, code in (("preempted", 75), ("finished", 0)):
+        summary = {"status": status, "step": 3, "skipped": 0}
+        monkeypatch.setattr(loop, "train", lambda *args, s=summary, **kwargs: s)
+        assert main(["train", "--config", "configs/quickstart.py", "--workdir",
+                     str(tmp_path)]) == code  # fmt: skip
+
+
+def test_slurm_launcher_requeues_a_preempted_job(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir, "srun", "exit 75\n")
+    _stub(bin_dir, "scontrol", f'echo "$@" > {shlex.quote(str(tmp_path / "scontrol"))}\n')
+    env = _env_with_stubs(bin_dir, SLURM_JOB_ID="777")
+    result = subprocess.run(
+        ["bash", os.path.join(REPO, "launch/slurm_gpu.sbatch"), "configs/x.py", "runs/x"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 75
+    assert (tmp_path / "scontrol").read_text().split() == ["requeue", "777"]
+    _stub(bin_dir, "srun", "exit 3\n")
+    (tmp_path / "scontrol").unlink()
+    result = subprocess.run(
+        ["bash", os.path.join(REPO, "launch/slurm_gpu.sbatch"), "configs/x.py", "runs/x"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 3 and not (tmp_path / "scontrol").exists()
+
+
+def test_local_launcher_resumes_after_a_preemption_when_asked(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    # A stand-in trainer: preempted on its first run, finished on its second.
+    _stub(
+        bin_dir,
+        "siamjax",
+        f"""echo run >> {shlex.quote(str(calls))}
+[ "$(wc -l < {shlex.quote(str(calls))})" -ge 2 ] && exit 0
+exit 75
+""",
+    )
+    script = os.path.join(REPO, "launch/local.sh")
+    env = _env_with_stubs(bin_dir)
+    assert subprocess.run(["bash", script, "c.py", "w"], env=env).returncode == 75
+    calls.unlink()
+    env["SIAMJAX_RESTARTS"] = "3"
+    assert subprocess.run(["bash", script, "c.py", "w"], env=env).returncode == 0
+    assert calls.read_text().count("run") == 2

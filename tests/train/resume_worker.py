@@ -15,6 +15,7 @@ def main():
 
     config = tiny_config(batch_size=8, group_size=4, steps_per_epoch=4, epochs=3, train_epoch=1)
     config.train.checkpoint_every = 3
+    config.train.log_every = 1  # metrics.jsonl: one line per step
     source = batch_source()
 
     def slow_source(position, batch_size):
