@@ -27,7 +27,11 @@ def check_folder(path: str, progress: bool = True) -> dict:
         index_path = fs.join(path, schema.index_name(shard))
         expected = None
         if fs.isfile(index_path):
-            expected = len(json.loads(fs.read_text(index_path))["records"])
+            try:
+                expected = len(json.loads(fs.read_text(index_path))["records"])
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                problems.append((index_path, f"unreadable index ({type(error).__name__}: "
+                                             f"{str(error)[:120]})"))  # fmt: skip
         else:
             problems.append((shard_path, "index file missing"))
         count = 0
@@ -52,6 +56,8 @@ def check_folder(path: str, progress: bool = True) -> dict:
             problems.append(
                 (shard_path, f"truncated or corrupt after {count} records ({error.message})")
             )
+        except tf.errors.OpError as error:  # unreadable: permissions, a folder, I/O
+            problems.append((shard_path, f"cannot read ({error.message.splitlines()[0]})"))
         if expected is not None and count != expected:
             problems.append((shard_path, f"{count} records, index lists {expected}"))
         records += count

@@ -38,10 +38,20 @@ class PrepError(ValueError):
 
 
 def decode_image(data: bytes):
-    """uint8 BGR image and a conversion note (None if it was 8-bit BGR already)."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
+    """uint8 BGR image and a conversion note (None if it was 8-bit BGR already); (None,
+    None) for bytes OpenCV cannot decode (empty, truncated, not an image)."""
+    if not data:
         return None, None
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None, None
+    if image is None or image.size == 0 or image.ndim not in (2, 3):
+        return None, None
+    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+        return None, None
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
     note = None
     if image.dtype != np.uint8:
         image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
@@ -77,6 +87,8 @@ def _shard_job(job):
     path = fs.join(out, shard)
     records, problems, converted = [], [], []
     offset = 0
+    # Written under a temporary name and renamed when complete: a rerun redoes a shard
+    # whose job died, and never reads a half-written one.
     with tf.io.TFRecordWriter(path + ".partial") as writer:
         for video in videos:
             for frame_number in sorted(video.frames):
@@ -92,7 +104,7 @@ def _shard_job(job):
                     problems.append((image_path, f"cannot read image ({error})"))
                     continue
                 if image is None:
-                    problems.append((image_path, "corrupt or unreadable image"))
+                    problems.append((image_path, "empty, corrupt or undecodable image"))
                     continue
                 if note:
                     converted.append((image_path, note))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 
 from siamjax.config_loader import ConfigError, apply_overrides, load_config, split_config_args
@@ -489,7 +490,8 @@ def run_check_data(args, overrides) -> int:
     for name, count in sorted(report["per_dataset"].items()):
         print(f"  {name}: {count} records")
     if report["problems"]:
-        print(f"{len(report['problems'])} problems:")
+        count = len(report["problems"])
+        print(f"{count} problem{'s' if count != 1 else ''}:")
         for item, reason in report["problems"][:50]:
             print(f"  {item}: {reason}")
         return 1
@@ -645,6 +647,21 @@ def main(argv=None) -> int:
     except (CommandError, ConfigError) as error:
         print(f"siamjax {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except (OSError, UnicodeDecodeError) as error:
+        # Environment problems (permissions, a file where a folder belongs, a full disk,
+        # undecodable text): one line naming the path. SIAMJAX_DEBUG=1 shows the traceback.
+        if os.environ.get("SIAMJAX_DEBUG"):
+            raise
+        print(f"siamjax {args.command}: error: {_environment_error(error)}", file=sys.stderr)
+        return 2
+
+
+def _environment_error(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or error}"
+    if isinstance(error, UnicodeDecodeError):
+        return f"undecodable text (byte {error.start} is not {error.encoding})"
+    return str(error) or type(error).__name__
 
 
 if __name__ == "__main__":

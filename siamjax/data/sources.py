@@ -65,6 +65,20 @@ def host_shards(shard_files, process_index: int, process_count: int):
     return sorted(shard_files)[process_index::process_count]
 
 
+def _read_index(index_path: str) -> tuple[dict | None, str | None]:
+    """(payload, None) of a shard's ``.index.json``, or (None, the problem naming it)."""
+    try:
+        payload = json.loads(fs.read_text(index_path))
+        if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+            return None, f"{index_path}: not a shard index (no 'records' list)"
+        int(payload["bytes"])
+        return payload, None
+    except OSError as error:
+        return None, f"{index_path}: cannot read ({error.strerror or error})"
+    except (ValueError, KeyError, TypeError) as error:
+        return None, f"{index_path}: not a shard index ({type(error).__name__}: {error})"
+
+
 def list_shards(path: str) -> list[str]:
     if not fs.isdir(path):
         raise DataError(f"{path}: prepared data folder does not exist (run `siamjax prep`)")
@@ -88,11 +102,11 @@ def load_source(entry, process_index=0, process_count=1, skip_corrupt=False) -> 
         if not fs.isfile(index_path):
             problem = f"{shard}: index {index_path} missing (unfinished prep?)"
         else:
-            payload = json.loads(fs.read_text(index_path))
-            expected, actual = payload["bytes"], fs.size(shard)
-            problem = None
-            if actual < expected:
-                problem = f"{shard}: truncated ({actual} of {expected} bytes)"
+            payload, problem = _read_index(index_path)
+            if problem is None:
+                expected, actual = payload["bytes"], fs.size(shard)
+                if actual < expected:
+                    problem = f"{shard}: truncated ({actual} of {expected} bytes)"
         if problem:
             if not skip_corrupt:
                 raise DataError(problem + "; set config.input.skip_corrupt to skip it")
@@ -163,7 +177,11 @@ class RecordReader:
         key = (source_id, shard_id)
         if key not in files:
             # Kept open for reuse; gfile for URLs.
-            files[key] = fs.open_file(self._paths[source_id][shard_id], "rb")
+            path = self._paths[source_id][shard_id]
+            try:
+                files[key] = fs.open_file(path, "rb")
+            except OSError as error:
+                raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
         return files[key]
 
     def read(self, source_id, shard_id, offset, length) -> bytes:

@@ -85,20 +85,35 @@ def write_trajectory(root, dataset, video, trajectory, scores=None, times=None) 
     write_results(root, dataset, video, np.asarray(boxes, np.float64), scores, times)
 
 
+def _result_lines(path: str) -> list[str]:
+    """The text lines of a result file; undecodable or unreadable files raise
+    ``BenchmarkError`` naming the file (and the byte offset for bad bytes)."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        raise BenchmarkError(f"{path}: cannot read ({error.strerror or error})") from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise BenchmarkError(
+            f"{path}: not a text result file (byte {error.start} is not UTF-8)"
+        ) from None
+
+
 def read_trajectory(root, dataset, video, expected_frames: int) -> list[list[float]]:
     """Per-frame entries (codes as one-element lists) of a VOT-style result file."""
     path = result_paths(root, dataset, video)["boxes"]
     if not os.path.isfile(path):
         raise BenchmarkError(f"{path}: no result file for video {video}")
     entries = []
-    with open(path) as stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                entries.append([float(v) for v in line.strip().split(",")])
-            except ValueError:
-                raise BenchmarkError(f"{path}:{number}: not numbers: {line.strip()!r}") from None
+    for number, line in enumerate(_result_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append([float(v) for v in line.strip().split(",")])
+        except ValueError:
+            raise BenchmarkError(f"{path}:{number}: not numbers: {line.strip()!r}") from None
     if len(entries) != expected_frames:
         raise BenchmarkError(
             f"{path}: video {video} has {expected_frames} frames but {len(entries)} result lines"
@@ -111,13 +126,18 @@ def read_confidences(root, dataset, video, expected_frames: int) -> np.ndarray:
     path = result_paths(root, dataset, video)["confidence"]
     if not os.path.isfile(path):
         raise BenchmarkError(f"{path}: no confidence file for video {video}")
-    with open(path) as stream:
-        lines = stream.read().splitlines()
+    lines = _result_lines(path)
     if len(lines) != expected_frames:
         raise BenchmarkError(
             f"{path}: video {video} has {expected_frames} frames but {len(lines)} confidences"
         )
-    return np.array([np.nan] + [float(v) for v in lines[1:]], np.float64)
+    values = [np.nan]
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            values.append(float(line))
+        except ValueError:
+            raise BenchmarkError(f"{path}:{number}: not a number: {line.strip()!r}") from None
+    return np.array(values, np.float64)
 
 
 def submission_archive(root: str, dataset: str, video_names) -> str:
@@ -149,20 +169,19 @@ def read_boxes(root, dataset, video, expected_frames: int) -> np.ndarray:
     if not os.path.isfile(path):
         raise BenchmarkError(f"{path}: no result file for video {video}")
     rows = []
-    with open(path) as stream:
-        for number, line in enumerate(stream, start=1):
-            fields = [f for f in line.replace("\t", ",").replace(" ", ",").split(",") if f]
-            if not fields:
-                continue
-            try:
-                values = [float(f) for f in fields]
-            except ValueError:
-                raise BenchmarkError(f"{path}:{number}: not numbers: {line.strip()!r}") from None
-            if len(values) == 1:
-                values = [np.nan] * 4
-            elif len(values) != 4:
-                raise BenchmarkError(f"{path}:{number}: expected 4 values, got {len(values)}")
-            rows.append(values)
+    for number, line in enumerate(_result_lines(path), start=1):
+        fields = [f for f in line.replace("\t", ",").replace(" ", ",").split(",") if f]
+        if not fields:
+            continue
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            raise BenchmarkError(f"{path}:{number}: not numbers: {line.strip()!r}") from None
+        if len(values) == 1:
+            values = [np.nan] * 4
+        elif len(values) != 4:
+            raise BenchmarkError(f"{path}:{number}: expected 4 values, got {len(values)}")
+        rows.append(values)
     if len(rows) != expected_frames:
         raise BenchmarkError(
             f"{path}: video {video} has {expected_frames} frames but {len(rows)} result lines"
