@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from tracker_speed import write_sequences  # noqa: E402
+from train_step import measure_step  # noqa: E402
 
 from siamjax.backend import resolve_policy  # noqa: E402
 from siamjax.config_loader import load_config  # noqa: E402
@@ -105,52 +106,6 @@ def tracker_speed(config, network, videos, lockstep_sizes, root) -> dict:
         run_batched(batched, chosen, os.path.join(root, f"lock{count}"), "OTB100", progress=False)
         results[f"lockstep{count}"] = sum(len(v) for v in chosen) / (time.perf_counter() - started)
     return results
-
-
-def train_speed(config_file, phase, dtype, batch, steps) -> dict:
-    """Train-step pairs/s on one chip (one BatchNorm group of ``batch``)."""
-    from siamjax.train.optim import make_optimizer
-    from siamjax.train.step import (
-        batch_sharding,
-        compile_train_step,
-        data_mesh,
-        fit_momentum_to_phase,
-        init_train_state,
-        replicated,
-    )
-
-    config = load_config(os.path.join(CONFIGS, config_file))
-    config.train.batch_size = config.train.bn_group_size = batch
-    config.input.videos_per_epoch = batch * 100
-    config.train.compute_dtype = dtype
-    policy = resolve_policy(config)
-    model = build_model(config.model, policy.formulation)
-    optimizer, _ = make_optimizer(config)
-    mesh = data_mesh(jax.devices()[:1])
-    step_fn = compile_train_step(model, config, optimizer, mesh, phase, policy=policy)
-    variables = init_variables(model, jax.random.key(0))
-    state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
-    state = fit_momentum_to_phase(state, config, phase, mesh)
-    rng = np.random.default_rng(0)
-    size = int(config.input.search_size)
-    arrays = {
-        "template": rng.uniform(0, 255, (batch, 127, 127, 3)).astype(np.float32),
-        "search": rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32),
-        "search_box": np.tile(np.float32([[100, 90, 160, 170]]), (batch, 1)),
-        "negative": np.arange(batch) % 5 == 4,
-    }
-    arrays = jax.device_put(arrays, batch_sharding(mesh))
-    state, metrics = step_fn(state, arrays)
-    jax.block_until_ready(metrics)
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        state, metrics = step_fn(state, arrays)
-        jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - started)
-    seconds = float(np.median(times))
-    return {"pairs_per_s": batch / seconds, "seconds_per_step": seconds,
-            "loss": float(metrics["loss"])}  # fmt: skip
 
 
 def input_speed(root, videos, batch, seconds) -> float:
@@ -228,9 +183,10 @@ def main() -> None:
                 if budget.left() < 60:
                     results["skipped"].append(f"train {key}")
                     continue
-                results["train_pairs_per_s"][key] = train_speed(
-                    train_config, phase, dtype, 2 if quick else 28, 2 if quick else 10
-                )
+                results["train_pairs_per_s"][key] = measure_step(
+                    train_config, phase, 2 if quick else 28, 2 if quick else 10,
+                    compute_dtype=dtype,
+                )  # fmt: skip
                 print(f"train {key}: {results['train_pairs_per_s'][key]}", flush=True)
         if budget.left() > 20:
             results["input_pairs_per_s"] = input_speed(

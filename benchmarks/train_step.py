@@ -34,6 +34,14 @@ CASES = {
 
 
 def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
+    config_file, phase = CASES[name]
+    return {"case": name, **measure_step(config_file, phase, batch, steps, remat)}
+
+
+def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: str = "auto",
+                 compute_dtype: str = "float32") -> dict:  # fmt: skip
+    """Median seconds per train step of ``configs/<config_file>`` in ``phase`` on one
+    device (one BatchNorm group of ``batch``), with pairs/s, peak memory and the loss."""
     import resource
     import time
 
@@ -54,11 +62,11 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
         replicated,
     )
 
-    config_file, phase = CASES[name]
     config = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", config_file))
     config.train.batch_size = batch
     config.train.bn_group_size = batch
     config.input.videos_per_epoch = batch * 100
+    config.train.compute_dtype = compute_dtype
     config.backend.remat = remat
     policy = resolve_policy(config)
     model = build_model(config.model, policy.formulation)
@@ -75,7 +83,8 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     del variables
     state = fit_momentum_to_phase(state, config, phase, mesh)
-    release_freed_memory()
+    if policy.trim_host_memory:
+        release_freed_memory()
     rng = np.random.default_rng(0)
     search_size = int(config.input.search_size)
     batch_arrays = {
@@ -95,7 +104,7 @@ def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
         times.append(time.perf_counter() - started)
     seconds = float(np.median(times))
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"case": name, "seconds_per_step": seconds, "pairs_per_s": batch / seconds,
+    return {"seconds_per_step": seconds, "pairs_per_s": batch / seconds,
             "peak_gb": peak_gb, "loss": float(metrics["loss"])}  # fmt: skip
 
 

@@ -110,7 +110,9 @@ def test_bad_input_is_reported_and_good_items_arrive(tmp_path, capsys):
     reasons = {(os.path.relpath(e["item"], src) if e["item"].startswith(src) else e["item"]):
                e["reason"] for e in manifest["skipped"]}  # fmt: skip
     text = "\n".join(f"{k}: {v}" for k, v in reasons.items())
-    assert "corrupt or unreadable image" in reasons[os.path.join("corrupt_jpeg", "0002.jpg")]
+    assert (
+        "empty, corrupt or undecodable image" in reasons[os.path.join("corrupt_jpeg", "0002.jpg")]
+    )
     assert "zero or negative size box" in text
     assert "NaN or infinite box" in text
     assert "outside the 160x120 image" in text

@@ -82,7 +82,7 @@ def test_recomputed_neck_and_head_match_the_plain_modules(remat):
     )
 
     plain = _loss_fn(plain_neck, plain_head, variables, template, search)
-    (value, stats), grads = jax.value_and_grad(plain, has_aux=True)(variables["params"])
+    (value, stats), grads = jax.jit(jax.value_and_grad(plain, has_aux=True))(variables["params"])
     recomputed = _loss_fn(neck, head, variables, template, search)
     (value_remat, stats_remat), grads_remat = jax.jit(jax.value_and_grad(recomputed, has_aux=True))(
         variables["params"]
