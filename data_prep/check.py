@@ -22,7 +22,7 @@ def check_folder(path: str, progress: bool = True) -> dict:
     if not shards:
         problems.append((path, "no .tfrecord shards"))
     spec = schema.feature_spec()
-    for shard in tqdm(shards, desc="check-data", unit="shard", disable=not progress):
+    for shard in tqdm(shards, desc="check-data", unit="shard", disable=not progress or not shards):
         shard_path = fs.join(path, shard)
         index_path = fs.join(path, schema.index_name(shard))
         expected = None

@@ -54,6 +54,31 @@ def evaluate_variables(config, variables, videos, out_dir: str, batch: int = 4) 
 def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
                    max_steps: int | None = None, workers: int = 2) -> dict:  # fmt: skip
     """Runs every stage (skipping finished work) and returns the report dict."""
+    started = time.time()
+    try:
+        return _run(workdir, config, videos, seed, max_steps, workers, started)
+    except BaseException:
+        _add_elapsed(workdir, time.time() - started)  # an interrupted run's time counts
+        raise
+
+
+def _add_elapsed(workdir: str, seconds: float) -> float:
+    """Adds ``seconds`` to ``WORKDIR/elapsed_seconds`` (created when missing); returns
+    the new total."""
+    path = os.path.join(workdir, "elapsed_seconds")
+    total = seconds
+    try:
+        with open(path) as stream:
+            total += float(stream.read().strip() or 0)
+    except (OSError, ValueError):
+        pass
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as stream:
+        stream.write(f"{total:.1f}\n")
+    return total
+
+
+def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
     import jax
 
     from data_prep.prepare import prepare
@@ -65,7 +90,6 @@ def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
     from siamjax.models import build_model
     from siamjax.train.loop import initial_variables, train
 
-    started = time.time()
     config = load_config(DEFAULT_CONFIG) if config is None else config
     raw = os.path.join(workdir, "data", "raw")
     if not os.path.isdir(os.path.join(raw, "test")):
@@ -109,7 +133,10 @@ def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
     report["train_steps"] = summary["step"]
     report["test_videos"] = len(test_videos)
     report["plots"] = written["plots"]
-    report["seconds"] = round(time.time() - started, 1)
+    # Wall time of every invocation that worked on this workdir (a resumed run adds its
+    # own to what the interrupted ones spent), and of this one.
+    report["seconds_this_run"] = round(time.time() - started, 1)
+    report["seconds"] = round(_add_elapsed(workdir, time.time() - started), 1)
     with open(os.path.join(workdir, "report.json"), "w") as stream:
         json.dump(report, stream, indent=2)
 
@@ -121,5 +148,5 @@ def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
         f"{margin:+.3f} over the static baseline; needs >= {MIN_SUCCESS_AUC} and "
         f">= +{MIN_MARGIN_OVER_STATIC})"
     )
-    print(f"report: {os.path.join(workdir, 'report.json')}, plots in {written['plots']}")
+    print(f"report: {os.path.join(workdir, 'report.json')}; plots: {', '.join(written['plots'])}")
     return report

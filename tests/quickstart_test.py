@@ -35,6 +35,17 @@ def test_quickstart_stages_report_and_resume(tmp_path, capsys):
     again = run_quickstart(str(tmp_path), config, videos=10, max_steps=3, workers=1)
     assert again["trained"] == report["trained"]
     assert "generating" not in capsys.readouterr().out
+    # report.json's seconds count both runs; this run's alone are kept apart
+    assert again["seconds"] >= report["seconds"] + again["seconds_this_run"] - 0.2
+
+
+def test_quickstart_exits_non_zero_when_training_did_not_work(tmp_path, monkeypatch):
+    import siamjax.quickstart as quickstart
+
+    for worked, code in ((False, 1), (True, 0)):
+        monkeypatch.setattr(quickstart, "run_quickstart",
+                            lambda *args, w=worked: {"training_worked": w})  # fmt: skip
+        assert cli.main(["quickstart", "--workdir", str(tmp_path)]) == code
 
 
 @pytest.mark.slow

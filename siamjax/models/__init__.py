@@ -12,7 +12,19 @@ from siamjax.backend import Formulation, default_formulation
 from siamjax.models import backbones, correlation, heads, neck  # noqa: F401  (registration)
 from siamjax.models.siamrpn import SiamRPN, make_search_fn, make_template_fn
 
-__all__ = ["SiamRPN", "build_model", "init_variables", "make_search_fn", "make_template_fn"]
+__all__ = [
+    "SiamRPN",
+    "VariablesMismatch",
+    "build_model",
+    "check_variables",
+    "init_variables",
+    "make_search_fn",
+    "make_template_fn",
+]
+
+
+class VariablesMismatch(ValueError):
+    """Loaded variables that do not fit the config's model (another architecture)."""
 
 
 def build_model(model_config, formulation: Formulation | None = None) -> SiamRPN:
@@ -64,6 +76,41 @@ def init_variables(
             raise
         # Called under a trace (jit, eval_shape): options belong to the outer program.
         return jax.jit(model.init)(rng, template, search)
+
+
+def check_variables(model: SiamRPN, variables) -> None:
+    """Raises ``VariablesMismatch`` naming the first parameter or statistic of
+    ``variables`` (e.g. a loaded checkpoint) that the model lacks, misses or shapes
+    differently, with both shapes. Shapes come from ``jax.eval_shape`` (nothing runs)."""
+    expected = jax.eval_shape(lambda: init_variables(model, jax.random.key(0)))
+
+    def flat(tree):
+        """{'params/backbone/...': shape} of the params and batch_stats collections."""
+        shapes = {}
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+            key = "/".join(str(getattr(k, "key", k)) for k in path)
+            if key.split("/")[0] in ("params", "batch_stats"):
+                shapes[key] = tuple(getattr(leaf, "shape", ()))
+        return shapes
+
+    wanted, given = flat(expected), flat(variables)
+    for key in sorted(wanted):
+        if key not in given:
+            raise VariablesMismatch(
+                f"the checkpoint has no {key} {wanted[key]} that the config's model needs "
+                "(a checkpoint of another architecture?)"
+            )
+        if given[key] != wanted[key]:
+            raise VariablesMismatch(
+                f"{key}: checkpoint shape {given[key]}, the config's model expects "
+                f"{wanted[key]} (a checkpoint of another architecture?)"
+            )
+    extra = sorted(set(given) - set(wanted))
+    if extra:
+        raise VariablesMismatch(
+            f"the checkpoint has {extra[0]} {given[extra[0]]} (and {len(extra) - 1} more) that "
+            "the config's model does not (a checkpoint of another architecture?)"
+        )
 
 
 def _build(kind: str, part_config):

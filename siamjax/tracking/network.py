@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from siamjax.backend import resolve_policy
-from siamjax.models import build_model, make_search_fn, make_template_fn
+from siamjax.models import build_model, check_variables, make_search_fn, make_template_fn
 
 
 def default_batch_mode() -> str:
@@ -27,6 +27,7 @@ class TrackerNetwork:
     """
 
     def __init__(self, model, variables, batch_mode: str | None = None):
+        check_variables(model, variables)  # another architecture's checkpoint: one line
         self.model = model
         self.variables = jax.tree_util.tree_map(jax.numpy.asarray, variables)
         self.batch_mode = batch_mode or default_batch_mode()

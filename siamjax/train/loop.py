@@ -207,7 +207,15 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     # The first phase's step is compiled from shapes before any array exists, so the
     # compiler's memory does not add to the state's (siamjax/train/step.py).
     first_phase = int((manager.latest_step() or 0) >= unfreeze_step)
+    is_main = jax.process_index() == 0
+    if is_main:
+        print(f"backend policy: {policy.describe()}", flush=True)
+        print(f"compiling the train step (phase {first_phase}, {mesh.devices.size} devices); "
+              "the first log line follows the first steps", flush=True)  # fmt: skip
+    started_compile = time.time()
     precompiled = compile_train_step(model, config, optimizer, mesh, first_phase, policy=policy)
+    if is_main:
+        print(f"compiled in {time.time() - started_compile:.0f} s", flush=True)
     release_after_compile(policy.trim_host_memory)
 
     variables = initial_variables(model, config, policy.init_compiler_options())
@@ -231,7 +239,6 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
             )
         position = int(input_state["position"])
     step = int(jax.device_get(state.step))
-    is_main = jax.process_index() == 0
     if is_main and restored is not None:
         print(f"resumed {workdir} at step {step} (input position {position})", flush=True)
 
@@ -273,6 +280,8 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                     if precompiled is not None and phase == first_phase:
                         step_fn = precompiled
                     else:
+                        if is_main:
+                            print(f"compiling the train step (phase {phase})", flush=True)
                         step_fn = compile_train_step(
                             model, config, optimizer, mesh, phase, state, batch, policy
                         )
