@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--checkpoint", required=True, help="orbax checkpoint directory")
     track.add_argument("--video", required=True, help="video file, frame folder or camera index")
     track.add_argument("--init", help="initial box x,y,w,h")
+    track.add_argument(
+        "--init-convention",
+        choices=("raw", "toolkit"),
+        default="raw",
+        help="'raw': track from --init as given (pysot's demo); 'toolkit': shift it as "
+        "`siamjax eval` and pysot's test scripts do with ground truth (centre x + w/2, "
+        "y + h/2), to reproduce an eval run's boxes",
+    )
     track.add_argument("--out", help="annotated video to write (.mp4)")
     track.add_argument("--boxes", help="text file for the per-frame boxes")
     track.add_argument("--show", action="store_true", help="show frames in a window")
@@ -426,6 +434,10 @@ def run_track(args, overrides) -> int:
 
     try:
         init_box = parse_box(args.init) if args.init else None
+        if init_box is not None and args.init_convention == "toolkit":
+            from siamjax.eval.boxes import init_box as toolkit_init_box
+
+            init_box = [float(v) for v in toolkit_init_box(init_box)]
         _, tracker = _tracker_from_args(args, overrides)
         boxes, fps = run_demo(tracker, args.video, init_box, args.out, args.boxes, args.show)
     except (SourceError, BoxError) as error:

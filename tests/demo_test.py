@@ -79,3 +79,29 @@ def test_track_without_init_and_without_display_asks_for_init(setup, capsys, mon
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert _track(setup, setup["frames"]) == 2
     assert "pass --init" in capsys.readouterr().err
+
+
+def test_track_with_the_toolkit_convention_reproduces_eval(setup):
+    """``eval`` starts from ground truth shifted as pysot's test scripts do; ``track
+    --init-convention toolkit`` applies the same shift, so both give the same boxes."""
+    import numpy as np
+
+    from siamjax.eval import results
+    from siamjax.eval.benchmarks import read_otb
+
+    (video,) = read_otb(str(setup["root"] / "otb"))
+    out = str(setup["root"] / "eval_out")
+    assert cli.main(["eval", "--config", CONFIG, "--checkpoint", setup["checkpoint"],
+                     "--dataset", "OTB100", "--data-dir", str(setup["root"] / "otb"),
+                     "--out", out]) == 0  # fmt: skip
+    evaluated = results.read_boxes(out, "OTB100", video.name, len(video))
+    init = ",".join(str(v) for v in video.gt[0])
+    tracked = {}
+    for convention in ("toolkit", "raw"):
+        path = setup["root"] / f"{convention}.txt"
+        assert _track(setup, setup["frames"], "--init", init, "--boxes", str(path),
+                      "--init-convention", convention) == 0  # fmt: skip
+        tracked[convention] = np.loadtxt(path, delimiter=",")
+    np.testing.assert_allclose(tracked["toolkit"][1:], evaluated[1:], atol=1e-3)
+    np.testing.assert_allclose(tracked["toolkit"][0], video.gt[0] + [0.5, 0.5, 0, 0])
+    np.testing.assert_allclose(tracked["raw"][0], video.gt[0])
