@@ -443,9 +443,12 @@ def run_track(args, overrides) -> int:
     except (SourceError, BoxError) as error:
         raise CommandError(str(error)) from error
     print(f"tracked {len(boxes)} frames at {fps:.1f} fps (network + host work)")
-    for label, path in (("annotated video", args.out), ("boxes", args.boxes)):
-        if path:
-            print(f"  {label}: {path}")
+    if args.out:
+        from siamjax.demo import video_codec
+
+        print(f"  annotated video: {args.out} ({video_codec()[1]})")
+    if args.boxes:
+        print(f"  boxes: {args.boxes}")
     return 0
 
 

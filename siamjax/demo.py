@@ -6,8 +6,12 @@ Frames are read lazily; the annotated video and the box file (OTB result format:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
+import sys
+import tempfile
 import time
 
 import cv2
@@ -102,8 +106,47 @@ def select_box(frame) -> tuple[float, ...]:
     return float(x), float(y), float(w), float(h)
 
 
+# H.264 plays in browsers; MPEG-4 Part 2 ('mp4v') is what OpenCV's PyPI wheels can
+# always write. Which one this OpenCV build has is probed once.
+VIDEO_CODECS = (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2 (not playable in browsers)"))
+
+
+@functools.lru_cache(maxsize=1)
+def video_codec() -> tuple[str, str]:
+    """(fourcc, description) of the best codec this OpenCV build writes to .mp4. The
+    probe's FFmpeg complaints about missing encoders are kept off the console."""
+    with tempfile.TemporaryDirectory() as folder, _stderr_silenced():
+        for fourcc, description in VIDEO_CODECS:
+            writer = cv2.VideoWriter(os.path.join(folder, "probe.mp4"),
+                                     cv2.VideoWriter_fourcc(*fourcc), 10.0, (32, 32))  # fmt: skip
+            opened = writer.isOpened()
+            writer.release()
+            if opened:
+                return fourcc, description
+    return VIDEO_CODECS[-1]
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Points file descriptor 2 at /dev/null (FFmpeg writes there directly)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_demo(tracker, source: str, init_box=None, out_video=None, boxes_path=None, show=False):
-    """Tracks the source's frames; returns (boxes (N, 4), mean tracking fps)."""
+    """Tracks the source's frames; returns (boxes (N, 4), mean tracking fps).
+
+    The first search call is compiled before the clock starts (a warm-up on the first
+    frame whose result is discarded), so the fps shown is the tracker's, not the
+    compiler's. ``out_video`` uses ``video_codec()``.
+    """
     frames, count, source_fps = frame_source(source)
     first = next(frames)
     if init_box is None:
@@ -111,12 +154,15 @@ def run_demo(tracker, source: str, init_box=None, out_video=None, boxes_path=Non
             raise SourceError("no display to draw the init box on; pass --init x,y,w,h")
         init_box = select_box(first)
     tracker.init(first, init_box)
+    state = tracker.state
+    tracker.track(first)  # compiles the search call; its result is discarded
+    tracker.state = state
     boxes = [np.asarray(init_box, np.float64)]
     writer = None
     if out_video:
         os.makedirs(os.path.dirname(os.path.abspath(out_video)), exist_ok=True)
         height, width = first.shape[:2]
-        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        fourcc = cv2.VideoWriter_fourcc(*video_codec()[0])
         writer = cv2.VideoWriter(out_video, fourcc, source_fps or 30.0, (width, height))
         if not writer.isOpened():
             raise SourceError(f"{out_video}: cannot open for writing")
