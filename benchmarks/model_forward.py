@@ -7,7 +7,7 @@
 Times are medians over ``--repeats`` calls after two warm-up calls (compilation excluded).
 FLOPs come from XLA's cost analysis of the compiled call. The pysot column is the
 reference measured on the 2-core development machine (PyTorch, 2 threads, batch 1,
-../shared/REFERENCE.md), or on this machine with ``--pysot-json`` (written by
+the reference measurements), or on this machine with ``--pysot-json`` (written by
 ``benchmarks/pysot_speed.py``; CPUs differ, so prefer it); ratio = pysot ms / siamjax ms
 (> 1 means siamjax is faster).
 """
@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-# pysot's batch-1 search call on the development machine (ms), from REFERENCE.md.
+# pysot's batch-1 search call on the development machine (ms), from the reference measurements.
 PYSOT_SEARCH_MS = {
     "siamrpn_r50_l234_dwxcorr": 782.0,
     "siamrpn_alex_dwxcorr": 142.0,
@@ -78,7 +78,7 @@ def main(argv=None):
     from siamjax.config_loader import load_config
     from siamjax.models import build_model, init_variables, make_search_fn, make_template_fn
 
-    reference_ms, reference_source = dict(PYSOT_SEARCH_MS), "REFERENCE.md machine"
+    reference_ms, reference_source = dict(PYSOT_SEARCH_MS), "reference machine"
     if args.pysot_json:
         import json
 

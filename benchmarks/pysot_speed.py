@@ -3,11 +3,11 @@
     SIAMJAX_PYSOT_DIR=/path/to/pysot python benchmarks/pysot_speed.py [--out pysot_speed.json]
         [--cases search_r50 search_alex search_mbv2 train_r50_frozen train_r50_unfrozen]
 
-../shared/REFERENCE.md's numbers were taken on one development machine; CPUs differ between
+The reference numbers were taken on one development machine; CPUs differ between
 machines (AVX2 vs AVX-512, clocks), so a ratio against them is only meaningful there. This
 script times pysot itself (PyTorch, 2 threads, random weights; each case in a fresh
 process) and writes a JSON that ``model_forward.py --pysot-json`` and ``train_step.py
---pysot-json`` use instead. Needs torch, yacs and pysot's source (see REFERENCE.md; pysot
+--pysot-json`` use instead. Needs torch, yacs and pysot's source (see docs/parity.md §13; pysot
 is imported from ``SIAMJAX_PYSOT_DIR`` at run time, never copied here).
 
 Cases: ``search_*`` = batch-1 search call (pysot's ``track``) in ms, median of 7 after 2
@@ -136,7 +136,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     if not os.environ.get("SIAMJAX_PYSOT_DIR"):
-        parser.error("set SIAMJAX_PYSOT_DIR to an extracted pysot source tree (REFERENCE.md)")
+        parser.error("set SIAMJAX_PYSOT_DIR to an extracted pysot source tree")
     results = {"cpu": cpu_name(), "torch_threads": 2}
     for case in args.cases:
         completed = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", case],

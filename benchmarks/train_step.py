@@ -10,7 +10,7 @@ compiled ahead of time from shapes before any array exists, freed memory returne
 ``--remat`` is ``backend.remat``). Peak
 memory is the process's maximum resident set size, model initialisation, compilation
 and the Python / JAX baseline (0.16 GB) included. The reference (pysot, 2 threads, batch 8,
-../shared/REFERENCE.md): r50 frozen 8.8 s/step (0.91 pairs/s, 1.2 GB), everything
+the reference measurements): r50 frozen 8.8 s/step (0.91 pairs/s, 1.2 GB), everything
 trainable 26.8 s/step (0.30 pairs/s, 4.0 GB), measured on another CPU: with ``--pysot-json``
 (written by ``benchmarks/pysot_speed.py`` on this machine) the ratios use pysot's numbers
 from this machine instead.
@@ -124,7 +124,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_case(args.one, args.steps, args.batch, args.remat)))
         return
-    reference, source = dict(REFERENCE), "REFERENCE.md machine"
+    reference, source = dict(REFERENCE), "reference machine"
     if args.pysot_json:
         with open(args.pysot_json) as stream:
             measured = json.load(stream)

@@ -1,4 +1,4 @@
-"""Training recipe of pysot's ``siamrpn_alex_dwxcorr_16gpu`` (SPEC §6.2, §7).
+"""Training recipe of pysot's ``siamrpn_alex_dwxcorr_16gpu`` (docs/parity.md §6.2, §7).
 
 16 GPUs × 128 pairs (global 2048), 50 epochs: warm-up 0.005 → 0.01 over 5 epochs, then
 0.01 → 0.0005, every rate halved as pysot's scheduler does (BASE_LR 0.005 / start 0.01);

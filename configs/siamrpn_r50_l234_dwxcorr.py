@@ -5,7 +5,7 @@ Convert the released weights and track with them:
     siamjax convert --pysot model.pth --config configs/siamrpn_r50_l234_dwxcorr.py \
         --out checkpoints/siamrpn_r50_l234_dwxcorr
 
-Reference results (pysot MODEL_ZOO, SPEC §11.1): VOT2018 EAO 0.415 / A 0.601 / R 0.234.
+Reference results (pysot MODEL_ZOO, docs/parity.md §11.1): VOT2018 EAO 0.415 / A 0.601 / R 0.234.
 """
 
 from siamjax.config_defaults import base_config, r50_l234_model

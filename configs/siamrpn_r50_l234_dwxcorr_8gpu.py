@@ -1,4 +1,4 @@
-"""Training recipe of pysot's ``siamrpn_r50_l234_dwxcorr_8gpu`` (SPEC §6, §7).
+"""Training recipe of pysot's ``siamrpn_r50_l234_dwxcorr_8gpu`` (docs/parity.md §6, §7).
 
 8 GPUs × 28 pairs: global batch 224, BatchNorm / loss groups of 28, 600000 pairs per
 epoch (2678 iterations), 20 epochs, warm-up 0.001 → 0.005 over 5 epochs, then

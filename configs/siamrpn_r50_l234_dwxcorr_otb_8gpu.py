@@ -1,4 +1,4 @@
-"""Training recipe of pysot's ``siamrpn_r50_l234_dwxcorr_otb_8gpu`` (SPEC §6.2, §7).
+"""Training recipe of pysot's ``siamrpn_r50_l234_dwxcorr_otb_8gpu`` (docs/parity.md §6.2, §7).
 
 8 GPUs × 16 pairs (global 128, 4687 iterations per epoch), gray pairs with probability
 0.2, decay to 0.0025 instead of 0.0005, and layer1 trained too after epoch 10. The

@@ -1,10 +1,10 @@
-"""pysot's offline context crop (SPEC §6.1): a 511x511 search-region crop per annotation.
+"""pysot's offline context crop (docs/parity.md §6.1): a 511x511 search-region crop per annotation.
 
 For a box (x1, y1, x2, y2) in image pixels: centre c, size (w, h), context p = (w + h)/2,
 s_z = sqrt((w + p)(h + p)), s_x = s_z · 511 / 127. The square of side s_x around c is
 warped (OpenCV affine, bilinear, border = the image's per-channel mean) so its corners
 map to pixels 0 and 510. The target then sits at (255, 255) with size (w, h)·127/s_z
-(``siamjax.data.crop_box.box_in_crop``; SPEC §6.3).
+(``siamjax.data.crop_box.box_in_crop``; docs/parity.md §6.3).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ CONTEXT_AMOUNT = 0.5
 
 
 def context_sides(box_xyxy) -> tuple[float, float]:
-    """(s_z, s_x) in image pixels for a box (SPEC §6.1)."""
+    """(s_z, s_x) in image pixels for a box (docs/parity.md §6.1)."""
     x1, y1, x2, y2 = (float(v) for v in box_xyxy)
     width, height = x2 - x1, y2 - y1
     context = CONTEXT_AMOUNT * (width + height)

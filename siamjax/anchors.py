@@ -1,4 +1,4 @@
-"""Static anchor grids and the cosine window (numpy; SPEC §4).
+"""Static anchor grids and the cosine window (numpy; docs/parity.md §4).
 
 Two indexings coexist and this module names both:
 
@@ -31,7 +31,8 @@ def base_anchor_sizes(stride: int, ratios, scales) -> np.ndarray:
 
 
 def score_size(instance_size: int, exemplar_size: int, stride: int, base_size: int) -> int:
-    """Side of the score map: (instance − exemplar) // stride + 1 + base_size (SPEC §4.2)."""
+    """Side of the score map: (instance − exemplar) // stride + 1 + base_size
+    (docs/parity.md §4.2)."""
     return (instance_size - exemplar_size) // stride + 1 + base_size
 
 
@@ -39,7 +40,7 @@ def anchor_grid(size: int, stride: int, ratios, scales, centre: float = 0.0) -> 
     """(S, S, A, 4) anchors in centre form (cx, cy, w, h), float32.
 
     The grid is centred on ``centre``: cx = centre − (S // 2)·stride + stride·x. With
-    ``centre=0`` these are the tracker's crop-relative anchors (SPEC §4.3); with
+    ``centre=0`` these are the tracker's crop-relative anchors (docs/parity.md §4.3); with
     ``centre=search_size // 2`` (127) the training anchors in absolute crop pixels (§4.4).
     """
     sizes = base_anchor_sizes(stride, ratios, scales)

@@ -1,4 +1,4 @@
-"""Defaults shared by ``configs/*.py``: pysot's global defaults (SPEC §0, §4, §8.4).
+"""Defaults shared by ``configs/*.py``: pysot's global defaults (docs/parity.md §0, §4, §8.4).
 
 Config files start from ``base_config()`` and set the fields of their model visibly.
 """
@@ -113,7 +113,7 @@ def mobilev2_model(config) -> None:
 
 
 def input_config(datasets) -> ml_collections.ConfigDict:
-    """``config.input``: pysot's training-data settings (SPEC §6.2, §6.4).
+    """``config.input``: pysot's training-data settings (docs/parity.md §6.2, §6.4).
 
     ``datasets``: sequence of dicts with ``name``, ``path`` (a prepared folder),
     ``frame_range`` and ``num_use`` (-1 = every video once per pick list).
@@ -144,7 +144,8 @@ def input_config(datasets) -> ml_collections.ConfigDict:
 
 
 def pysot_training_datasets(root: str = "data") -> list[dict]:
-    """pysot's four training sets (SPEC §6.2) as prepared by ``siamjax prep`` under ``root``."""
+    """pysot's four training sets (docs/parity.md §6.2) as ``siamjax prep`` writes them
+    under ``root``."""
     return [
         {"name": "vid", "path": f"{root}/vid", "frame_range": 100, "num_use": 100000},
         {"name": "ytbb", "path": f"{root}/ytbb", "frame_range": 3, "num_use": -1},
@@ -154,7 +155,8 @@ def pysot_training_datasets(root: str = "data") -> list[dict]:
 
 
 def train_config(gpus: int, per_gpu_batch: int) -> ml_collections.ConfigDict:
-    """``config.train``: pysot's optimisation recipe (SPEC §5, §7) for ``gpus`` × ``per_gpu_batch``.
+    """``config.train``: pysot's optimisation recipe (docs/parity.md §5, §7) for
+    ``gpus`` × ``per_gpu_batch``.
 
     The global batch is ``gpus · per_gpu_batch`` and BatchNorm / loss groups have
     ``per_gpu_batch`` samples, so the recipe is the same on any number of devices.

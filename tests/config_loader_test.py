@@ -5,7 +5,7 @@ import pytest
 from siamjax.config_loader import ConfigError, apply_overrides, load_config, split_config_args
 from tests.conftest import RELEASED_CONFIGS, config_path
 
-# SPEC §8.4: (penalty_k, window_influence, lr, instance_size, base_size)
+# docs/parity.md §8.4: (penalty_k, window_influence, lr, instance_size, base_size)
 TRACK_PARAMETERS = {
     "siamrpn_r50_l234_dwxcorr": (0.05, 0.42, 0.38, 255, 8),
     "siamrpn_r50_l234_dwxcorr_otb": (0.24, 0.5, 0.25, 255, 8),

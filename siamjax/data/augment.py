@@ -1,4 +1,4 @@
-"""pysot's augmentation (SPEC §6.4): crop geometry in numpy, pixel work in TensorFlow
+"""pysot's augmentation (docs/parity.md §6.4): crop geometry in numpy, pixel work in TensorFlow
 (``augment_image``, the ``tf`` loader) or in OpenCV (``augment_image_opencv``, the
 ``workers`` loader: pysot's own calls, so its result is the reference's).
 
@@ -27,7 +27,7 @@ def _sample_positions(scale: float, offset: float, size: int):
 
 
 def crop_geometry(draws: dict, box_xyxy, out_size: int, image_size: int = 511) -> dict:
-    """Crop box, output target box and warp grid for one crop (SPEC §6.4 steps 2-6, 9)."""
+    """Crop box, output target box and warp grid for one crop (docs/parity.md §6.4 steps 2-6, 9)."""
     centre = image_size // 2
     side = out_size - 1
     x1, y1 = centre - side / 2, centre - side / 2

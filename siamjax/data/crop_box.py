@@ -1,4 +1,6 @@
-"""Where the target sits in a prepared 511 crop (SPEC §6.3); shared by prep and loaders."""
+"""Where the target sits in a prepared 511 crop (docs/parity.md §6.3).
+
+Shared by prep and the loaders."""
 
 from __future__ import annotations
 

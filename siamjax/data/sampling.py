@@ -1,4 +1,4 @@
-"""Pair sampling with pysot's semantics (SPEC §6.2), as a pure function of a position.
+"""Pair sampling with pysot's semantics (docs/parity.md §6.2), as a pure function of a position.
 
 ``PairSampler.spec(position)`` returns everything random about training sample number
 ``position`` of this host: which records form the pair (positive within the track's frame
@@ -20,7 +20,7 @@ import numpy as np
 
 from siamjax.data.crop_box import box_in_crop
 
-# pysot's colour-offset matrix (SPEC §6.4 step 7).
+# pysot's colour-offset matrix (docs/parity.md §6.4 step 7).
 COLOUR_MATRIX = np.array(
     [
         [-0.55919361, 0.98062831, -0.41940627],
@@ -44,7 +44,7 @@ class AugmentParams:
 
 
 def draw_augmentation(rng, params: AugmentParams) -> dict:
-    """The random draws of one crop's augmentation, in pysot's order (SPEC §6.4)."""
+    """The random draws of one crop's augmentation, in pysot's order (docs/parity.md §6.4)."""
     draws = {"scale_x": 1.0, "scale_y": 1.0, "shift_x": 0.0, "shift_y": 0.0}
     if params.scale:
         draws["scale_x"] = 1.0 + (rng.random() * 2 - 1.0) * params.scale

@@ -30,7 +30,7 @@ def init_box(region, vot_protocol: bool = False) -> np.ndarray:
     """A ground-truth region -> the tracker's init box, exactly as pysot's test script.
 
     8 values (a VOT polygon): centre = mean point; w, h of the axis-aligned box rescaled to
-    the rotated rectangle's area, + 1 (SPEC §8.6). 4 values [x, y, w, h]: centre
+    the rotated rectangle's area, + 1 (docs/parity.md §8.6). 4 values [x, y, w, h]: centre
     x + w/2, y + h/2 (so the box moves by +0.5 px), except under the VOT protocol, where
     pysot first turns the rectangle into a polygon (which keeps it unchanged). The result
     is [cx − (w − 1)/2, cy − (h − 1)/2, w, h].

@@ -1,4 +1,6 @@
-"""One-pass (OPE) metrics exactly as pysot's toolkit computes them (SPEC §10.1), numpy only.
+"""One-pass (OPE) metrics exactly as pysot's toolkit computes them (docs/parity.md §10.1).
+
+Numpy only.
 
 Per video, for ground truth ``gt`` (N, 4) and results ``boxes`` (N, 4), both [x, y, w, h]:
 

@@ -1,6 +1,6 @@
 """Runs a tracker over a benchmark's videos and writes pysot-format result files.
 
-Protocols (SPEC §8.6):
+Protocols (docs/parity.md §8.6):
 
 * one-pass ('ope', also 'longterm' with per-frame confidences): init on frame 0 with the
   ground-truth region (pysot's init-box convention, ``boxes.init_box``), track every later

@@ -1,4 +1,4 @@
-"""VOT metrics exactly as pysot's toolkit computes them (SPEC §10.2-10.4), numpy only.
+"""VOT metrics exactly as pysot's toolkit computes them (docs/parity.md §10.2-10.4), numpy only.
 
 A trajectory is a list with one entry per frame: ``[1]`` (initialised), ``[0]`` (skipped
 after a failure), ``[2]`` (failure) or a box [x, y, w, h] / polygon (8 values). Ground
@@ -94,7 +94,7 @@ def eao(per_video: dict, dataset: str = "VOT2018", low_high=None) -> dict:
     """{video: (trajectories (runs), gt, (W, H))} -> EAO and the expected-overlap curve.
 
     Overlaps with bounds (W − 1, H − 1), no burn-in; fragments restart 5 frames after each
-    failure; non-final fragments are zero-padded, final ones NaN-padded (SPEC §10.3).
+    failure; non-final fragments are zero-padded, final ones NaN-padded (docs/parity.md §10.3).
     """
     low, high = low_high or EAO_RANGES[dataset]
     all_overlaps, all_failures, lengths = [], [], []

@@ -1,4 +1,4 @@
-"""Backbones exactly as pysot builds them (SPEC §1), in Flax Linen, NHWC.
+"""Backbones exactly as pysot builds them (docs/parity.md §1), in Flax Linen, NHWC.
 
 * ``resnet50`` / ``resnet34`` / ``resnet18``: pysot's dilated ("atrous") ResNet with
   conv1 padding 0, stride-2 3x3 convs with padding 0, 3x3 downsample convs and half
@@ -42,7 +42,7 @@ Features = dict[str, jax.Array]
 
 
 def _block_conv_geometry(stride: int, dilation: int, has_downsample: bool) -> tuple[int, int]:
-    """(padding, dilation) of a block's strided 3x3 conv, pysot's rule (SPEC §1.1).
+    """(padding, dilation) of a block's strided 3x3 conv, pysot's rule (docs/parity.md §1.1).
 
     Stride-2 convs get padding 0; the first block of a dilated stage (the one with a
     downsample branch) uses half the stage dilation.
@@ -86,7 +86,7 @@ class Bottleneck(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """ResNet-18/34 basic block (expansion 1), pysot's padding rule (SPEC §1.2)."""
+    """ResNet-18/34 basic block (expansion 1), pysot's padding rule (docs/parity.md §1.2)."""
 
     planes: int
     stride: int = 1
@@ -145,7 +145,7 @@ class ResLayer(nn.Module):
             if self.stride == 1 and self.dilation == 1:
                 downsample = dict(features=out_channels, kernel=1)
             else:
-                # Non-standard 3x3 downsample (SPEC §1.1 / quirk 2).
+                # Non-standard 3x3 downsample (docs/parity.md §1.1).
                 half = self.dilation // 2 if self.dilation > 1 else 1
                 downsample = dict(
                     features=out_channels,
@@ -169,7 +169,7 @@ class ResLayer(nn.Module):
 
 
 class ResNet(nn.Module):
-    """pysot's dilated ResNet (``resnet_atrous``); see SPEC §1.1.
+    """pysot's dilated ResNet (``resnet_atrous``); see docs/parity.md §1.1.
 
     Attributes:
       block: ``Bottleneck`` or ``BasicBlock``.
@@ -253,7 +253,7 @@ def _reject_unknown(name: str, unused: dict) -> None:
 # --------------------------------------------------------------------------- AlexNet
 
 ALEXNET_CHANNELS = (3, 96, 256, 384, 384, 256)
-# (kernel, stride, max-pool after BN, ReLU at the end) per conv, SPEC §1.3.
+# (kernel, stride, max-pool after BN, ReLU at the end) per conv, docs/parity.md §1.3.
 _ALEXNET_LAYERS = ((11, 2, True, True), (5, 1, True, True), (3, 1, False, True),
                    (3, 1, False, True), (3, 1, False, False))  # fmt: skip
 
@@ -307,7 +307,7 @@ class AlexNetFeatures(nn.Module):
 
 
 class AlexNet(nn.Module):
-    """SiamRPN AlexNet (SPEC §1.3); returns ``{'stage5': (N, h, w, 256·width_mult)}``.
+    """SiamRPN AlexNet (docs/parity.md §1.3); returns ``{'stage5': (N, h, w, 256·width_mult)}``.
 
     Attributes:
       width_mult: multiplies every channel count but the input's.
@@ -386,7 +386,7 @@ def tinynet(channels: Sequence[int] = (16, 32, 64, 64, 64), **unused) -> TinyNet
 # --------------------------------------------------------------------------- MobileNetV2
 
 # (expansion t, channels c, blocks n, stride s, dilation d) per stage, pysot's dilated
-# setting (SPEC §1.4).
+# setting (docs/parity.md §1.4).
 MOBILENETV2_STAGES = (
     (1, 16, 1, 1, 1),
     (6, 24, 2, 2, 1),
@@ -471,7 +471,7 @@ class MobileNetStage(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    """pysot's dilated MobileNetV2 (SPEC §1.4); all 8 layers always run.
+    """pysot's dilated MobileNetV2 (docs/parity.md §1.4); all 8 layers always run.
 
     Attributes:
       width_mult: channel multiplier (1.4 in the released model).

@@ -2,7 +2,7 @@
 
 Flax module names mirror pysot's state_dict keys, so a Flax leaf at
 ``params/backbone/layer2/0/downsample/0/kernel`` is pysot's
-``backbone.layer2.0.downsample.0.weight``. Leaf renames (SPEC §9.1):
+``backbone.layer2.0.downsample.0.weight``. Leaf renames (docs/parity.md §9.1):
 
 ======================  ==============================  =========================
 Flax collection / leaf  pysot suffix                    layout
@@ -204,7 +204,8 @@ def _listing(keys: list[str], limit: int = 20) -> str:
 
 
 def merge_pretrained_backbone(checkpoint: Any, variables, prefix: str = "backbone"):
-    """Loads an ImageNet backbone checkpoint into ``variables['...'][prefix]`` (SPEC §9.3).
+    """Loads an ImageNet backbone checkpoint into ``variables['...'][prefix]``
+    (docs/parity.md §9.3).
 
     Keys are matched without the ``backbone.`` prefix; entries whose shape differs or
     that the model lacks are not loaded. Returns ``(new_variables, report)`` where the

@@ -1,4 +1,4 @@
-"""RPN heads (SPEC §3): DepthwiseXCorr, DepthwiseRPN, MultiRPN and UPChannelRPN.
+"""RPN heads (docs/parity.md §3): DepthwiseXCorr, DepthwiseRPN, MultiRPN and UPChannelRPN.
 
 Every head maps template features and search features (dicts of levels, see
 ``neck.sorted_levels``) to raw outputs in pysot's *channel* order, NHWC:
@@ -174,7 +174,8 @@ class MultiRPN(nn.Module):
 
 
 class UPChannelRPN(nn.Module):
-    """SiamRPN's up-channel head (SPEC §3.4): convs with bias, no BN, ``up_channel`` xcorr."""
+    """SiamRPN's up-channel head (docs/parity.md §3.4): convs with bias, no BN,
+    ``up_channel`` xcorr."""
 
     anchor_num: int = 5
     feature_in: int = 256

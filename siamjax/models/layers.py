@@ -62,7 +62,7 @@ def layer_mode(train, layer_name: str) -> bool:
 
     ``train`` is a bool (every layer alike) or a collection of layer names whose BatchNorm
     uses batch statistics, e.g. ``("layer2", "layer3", "layer4")`` after pysot's unfreeze
-    epoch, while the other layers keep their running statistics (SPEC §7.3).
+    epoch, while the other layers keep their running statistics (docs/parity.md §7.3).
     """
     if isinstance(train, bool):
         return train

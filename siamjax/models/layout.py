@@ -7,7 +7,7 @@ Inside siamjax the head outputs are
 
 indexed by (row y, column x, anchor a). pysot keeps them as channels of
 (N, 2A, S, S) with channel ``k·A + a`` and (N, 4A, S, S) with channel ``j·A + a``
-(SPEC §3.5); the conversion lives here and nowhere else.
+(docs/parity.md §3.5); the conversion lives here and nowhere else.
 """
 
 from __future__ import annotations

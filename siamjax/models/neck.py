@@ -1,4 +1,4 @@
-"""Adjust layers (pysot's neck, SPEC §2): 1x1 conv + BN per level, then a centre crop.
+"""Adjust layers (pysot's neck, docs/parity.md §2): 1x1 conv + BN per level, then a centre crop.
 
 The crop is pysot's: if a feature map is narrower than 20 columns (the 15x15 template
 features), keep rows and columns ``[l, l + center_size)`` with ``l = (W - center_size) // 2``

@@ -1,4 +1,4 @@
-"""The SiamRPN(++) model: shared backbone -> optional neck -> RPN head (SPEC §3.6).
+"""The SiamRPN(++) model: shared backbone -> optional neck -> RPN head (docs/parity.md §3.6).
 
 Entry points (``model.apply(variables, ..., method=...)``):
 
@@ -12,7 +12,7 @@ Entry points (``model.apply(variables, ..., method=...)``):
 
 ``train`` selects batch statistics in the neck and head; ``backbone_train`` (default:
 ``train``) does so for the backbone and may be a collection of layer names
-(``("layer2", "layer3", "layer4")``): only those use batch statistics (SPEC §7.3).
+(``("layer2", "layer3", "layer4")``): only those use batch statistics (docs/parity.md §7.3).
 
 Images are BGR, float32, 0-255, unnormalised (pysot's contract). Outputs are
 ``{'scores': (N, S, S, A, 2), 'deltas': (N, S, S, A, 4)}`` (see ``layout.py``).

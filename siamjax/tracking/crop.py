@@ -1,4 +1,6 @@
-"""The tracker's input contract: square context crops with channel-mean padding (SPEC §8.1).
+"""The tracker's input contract: square context crops with channel-mean padding.
+
+See docs/parity.md §8.1.
 
 Pixels everywhere in siamjax are BGR (OpenCV's order), 0-255, not normalised. Crops are
 made on the host with numpy/OpenCV so that they are byte-identical to pysot's

@@ -1,4 +1,4 @@
-"""Turning one frame's head outputs into a box: SPEC §8.3 steps 2-9, pure numpy.
+"""Turning one frame's head outputs into a box: docs/parity.md §8.3 steps 2-9, pure numpy.
 
 All arrays here are in pysot's flat anchor order (index a·S² + y·S + x, see
 ``siamjax.anchors.flat_pysot_order``) so that ``argmax`` breaks ties as the reference does.
@@ -86,7 +86,7 @@ def select_candidate(
     window_influence: float,
     lr: float,
 ) -> Candidate:
-    """Scores, penalises and windows every anchor and returns the best (SPEC §8.3 2-6)."""
+    """Scores, penalises and windows every anchor and returns the best (docs/parity.md §8.3 2-6)."""
     score = foreground_scores(score_logits).astype(np.float64)
     # An untrained network can predict exp(dw) = inf; such anchors are never chosen
     # (pysot would pick a NaN and crash on the next crop).
@@ -123,7 +123,8 @@ def smooth_state(centre_xy, size_wh, candidate: Candidate):
 
 
 def clip_state(centre_xy, size_wh, frame_hw):
-    """Clips the centre to [0, W]×[0, H] and the size to [10, W]×[10, H] (SPEC §8.3 step 8)."""
+    """Clips the centre to [0, W]×[0, H] and the size to [10, W]×[10, H]
+    (docs/parity.md §8.3)."""
     height, width = frame_hw
     centre = np.array(
         [max(0.0, min(centre_xy[0], width)), max(0.0, min(centre_xy[1], height))], np.float64

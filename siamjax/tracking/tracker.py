@@ -1,4 +1,4 @@
-"""SiamRPN++ trackers with pysot's exact host logic (SPEC §8.2-8.5).
+"""SiamRPN++ trackers with pysot's exact host logic (docs/parity.md §8.2-8.5).
 
     network = TrackerNetwork.from_config(config, variables)
     tracker = build_tracker(config, network)
@@ -212,7 +212,7 @@ class SiamRPNTracker:
 
 
 class SiamRPNLTTracker(SiamRPNTracker):
-    """pysot's long-term tracker: 831 search and hysteresis when lost (SPEC §8.5)."""
+    """pysot's long-term tracker: 831 search and hysteresis when lost (docs/parity.md §8.5)."""
 
     long_term = True
     lost_window_influence = 0.001

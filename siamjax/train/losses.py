@@ -1,4 +1,6 @@
-"""SiamRPN++ training losses (SPEC §5.2–5.4), for one BatchNorm group (pysot's per-GPU batch).
+"""SiamRPN++ training losses (docs/parity.md §5.2–5.4).
+
+For one BatchNorm group (pysot's per-GPU batch).
 
 pysot averages the classification terms over the whole per-GPU batch and divides the
 box loss by the per-GPU batch size; gradients are then summed over GPUs. The train step

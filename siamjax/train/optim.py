@@ -1,4 +1,6 @@
-"""pysot's optimiser as optax transformations, with freezing as a schedule (SPEC §7.1–7.3).
+"""pysot's optimiser as optax transformations, with freezing as a schedule.
+
+See docs/parity.md §7.1–7.3.
 
 pysot rebuilds its optimiser at the unfreeze epoch. Here one optimiser lives for the
 whole run: every parameter belongs to a group (``frozen`` — never trained —, ``backbone``

@@ -13,7 +13,7 @@ G-GPU recipe on any number of devices, and the result does not depend on the dev
 Running statistics are the mean of the groups' updated statistics.
 
 Phases: 0 = backbone frozen (backbone BatchNorm on running statistics, no backbone
-gradient is computed), 1 = ``train_layers`` trained with batch statistics (SPEC §7.3).
+gradient is computed), 1 = ``train_layers`` trained with batch statistics (docs/parity.md §7.3).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 def _backbone_mode(config, phase: int):
     """Backbone BatchNorm mode of the model call: running statistics while frozen, then
-    batch statistics in the trained layers (SPEC §7.3)."""
+    batch statistics in the trained layers (docs/parity.md §7.3)."""
     return False if phase == 0 else tuple(config.train.backbone.train_layers)
 
 
@@ -317,7 +317,7 @@ def make_train_step(model, config, optimizer, mesh: Mesh, phase: int, policy=Non
 
         grad_fn = jax.value_and_grad(trained_loss, has_aux=True)
         (loss, (metrics, new_stats)), grads = grad_fn(trained)
-        # pysot skips the update for a NaN / inf loss or one above 1e4 (SPEC §5.4): the
+        # pysot skips the update for a NaN / inf loss or one above 1e4 (docs/parity.md §5.4): the
         # optimiser then leaves traces as they are and returns zero updates.
         ok = jnp.isfinite(loss) & (loss <= max_loss)
         # The optimiser state is a NamedTuple of parameter-shaped trees (optim.SGDState).

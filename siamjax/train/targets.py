@@ -1,4 +1,4 @@
-"""Anchor targets for training, on device with fixed shapes (SPEC §4.4, §5.1).
+"""Anchor targets for training, on device with fixed shapes (docs/parity.md §4.4, §5.1).
 
 pysot's ``AnchorTarget`` runs per sample in numpy inside the data loader and picks its
 random subsets with ``np.random.shuffle``. Here the same rule runs in jnp over a batch:
@@ -95,7 +95,7 @@ def sample_targets(
     pos_keys: jax.Array,
     neg_keys: jax.Array,
 ) -> Targets:
-    """Targets of one sample (SPEC §5.1).
+    """Targets of one sample (docs/parity.md §5.1).
 
     Args:
       box_xyxy: (4,) target box in search-crop pixels, corner form (x1, y1, x2, y2).

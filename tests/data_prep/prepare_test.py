@@ -42,7 +42,7 @@ def test_prep_each_layout(dataset, tmp_path):
         assert json.load(stream)["counts"] == counts
     for _, box, image in _records(out):
         assert image.shape == (511, 511, 3)
-        # The red target is centred at (255, 255) with the SPEC §6.3 size (x 510/511).
+        # The red target is centred at (255, 255) with the docs/parity.md §6.3 size (x 510/511).
         expected = box_in_crop(box)
         mask = (image[..., 2] > 200) & (image[..., 0] < 60) & (image[..., 1] < 60)
         _, labels = cv2.connectedComponents(mask.astype(np.uint8))

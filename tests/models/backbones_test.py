@@ -1,4 +1,4 @@
-"""Feature-map sizes (SPEC §1-§4) and parameter counts (SPEC §9.2 and pysot's models)."""
+"""Feature-map sizes (docs/parity.md §1-§4) and parameter counts (§9.2, pysot's models)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""`siamjax convert`: SPEC §9.2 key names/shapes round trip, and its error cases."""
+"""`siamjax convert`: docs/parity.md §9.2 key names/shapes round trip, and its error cases."""
 
 import collections
 import zipfile
@@ -22,7 +22,7 @@ def _bn(prefix, channels, tracked=True):
 
 
 def spec_r50_keys(neck=(256, 256, 256), weighted=True, tracked=True):
-    """(key, shape) of pysot's siamrpn_r50_l234_dwxcorr state_dict, written from SPEC §9.2."""
+    """(key, shape) of pysot's siamrpn_r50_l234_dwxcorr state_dict (docs/parity.md §9.2)."""
     keys = [("backbone.conv1.weight", (64, 3, 7, 7))] + _bn("backbone.bn1", 64, tracked)
     stages = {1: (64, 3, 64), 2: (128, 4, 256), 3: (256, 6, 512), 4: (512, 3, 1024)}
     for layer, (planes, blocks, in_channels) in stages.items():

@@ -1,4 +1,4 @@
-"""Head layout <-> pysot channel layout (SPEC §3.5), and the neck's template crop."""
+"""Head layout <-> pysot channel layout (docs/parity.md §3.5), and the neck's template crop."""
 
 import jax.numpy as jnp
 import numpy as np

@@ -1,4 +1,4 @@
-"""Augmentation parity with pysot (SPEC §13 row 12), run when SIAMJAX_PYSOT_DIR is set.
+"""Augmentation parity with pysot (docs/parity.md §13), run when SIAMJAX_PYSOT_DIR is set.
 
 The same uniform / normal / choice draws are injected into pysot's ``Augmentation`` (by
 replacing numpy's global random functions it calls) and into siamjax's

@@ -1,4 +1,4 @@
-"""Metric parity with pysot's toolkit (SPEC §13 row 15) on the same result files.
+"""Metric parity with pysot's toolkit (docs/parity.md §13) on the same result files.
 
 Needs SIAMJAX_PYSOT_DIR and pysot's compiled region extension (build it locally, never
 commit it: ``cythonize`` toolkit/utils/region.pyx with include_path toolkit/utils).

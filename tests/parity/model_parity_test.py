@@ -1,9 +1,9 @@
-"""Network parity with pysot (SPEC §13 rows 1, 4-7) on random, BN-calibrated weights.
+"""Network parity with pysot (docs/parity.md §13) on random, BN-calibrated weights.
 
 Runs only when SIAMJAX_PYSOT_DIR points at a pysot checkout and torch is importable.
 For each model: pysot's state_dict is saved with ``torch.save``, read back by siamjax's
 torch-free reader and converted; weights must round-trip bitwise; every backbone stage,
-neck level and the final cls/loc must match within the SPEC tolerances.
+neck level and the final cls/loc must match within the tolerances in each test.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 PYSOT_DIR = os.environ.get("SIAMJAX_PYSOT_DIR")
-# yaml keys of the LT config that pysot's default config does not define (SPEC §8.4).
+# yaml keys of the LT config that pysot's default config does not define (docs/parity.md §8.4).
 _UNKNOWN_YAML_KEYS = {
     "BACKBONE": ("CHANNELS",),
     "ADJUST": ("ADJUST_CHANNEL",),

@@ -1,4 +1,4 @@
-"""Tracker parity with pysot (SPEC §13 rows 3, 9, 10), run when SIAMJAX_PYSOT_DIR is set.
+"""Tracker parity with pysot (docs/parity.md §13), run when SIAMJAX_PYSOT_DIR is set.
 
 Crops must be byte-identical to pysot's ``get_subwindow``; whole-sequence boxes of the
 short-term and long-term trackers must agree within 1e-3 px for the same converted

@@ -1,4 +1,4 @@
-"""Training parity with pysot (SPEC §13 rows 11, 13, 14).
+"""Training parity with pysot (docs/parity.md §13).
 
 Runs only when SIAMJAX_PYSOT_DIR points at a pysot checkout and torch is importable.
 

@@ -13,7 +13,8 @@ from siamjax.train.optim import (
 from tests.conftest import config_path
 from tests.train.helpers import tiny_config
 
-# SPEC §7.2: head learning rate per epoch of the r50 8/16-GPU configs (5 significant digits).
+# Head learning rate per epoch of the r50 8/16-GPU configs, 5 significant digits
+# (docs/parity.md §7.2).
 R50_TABLE = [0.001, 0.0013797, 0.0019037, 0.0026265, 0.0036239, 0.005, 0.0042417, 0.0035984,
              0.0030527, 0.0025897, 0.0021970, 0.0018638, 0.0015811, 0.0013413, 0.0011379,
              0.0009653, 0.0008189, 0.0006947, 0.0005894, 0.0005]  # fmt: skip
