@@ -117,7 +117,7 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
     """One worker: builds samples named by ``tasks`` into the shared slots."""
     import cv2
 
-    from siamjax.data.pipeline import PairSource
+    from siamjax.data.pair_source import PairSource
 
     cv2.setNumThreads(1)  # one process per core already
     # Ctrl-C and a preemption SIGTERM reach the whole process group; the trainer handles

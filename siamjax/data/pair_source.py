@@ -1,0 +1,125 @@
+"""One host's training pairs, loader-neutral: sources + sampler + record reader.
+
+``PairSource.sample(position)`` gives sample ``position`` augmented with OpenCV (what the
+``workers`` loader's processes run); ``PairSource.load(position)`` gives the raw inputs the
+tf.data graph augments (``siamjax/data/pipeline.py``). Both check every record they read
+and, with ``input.skip_corrupt``, replace a corrupt sample by the next position's.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from siamjax.data.augment import augment_image_opencv, crop_geometry
+from siamjax.data.sampling import PairSampler
+from siamjax.data.sources import DataError, RecordReader, load_sources
+
+# Consecutive corrupt samples tolerated with ``input.skip_corrupt`` before giving up.
+MAX_SUBSTITUTES = 16
+
+
+class PairSource:
+    """Sources + sampler + reader of one host; ``load(position)`` gives a sample's inputs."""
+
+    def __init__(self, input_config, seed, process_index=None, process_count=None,
+                 sources=None):  # fmt: skip
+        if process_index is None or process_count is None:
+            import jax
+
+            process_index, process_count = jax.process_index(), jax.process_count()
+        if sources is None:
+            sources = load_sources(input_config, process_index, process_count)
+        self.sources = sources
+        self.sampler = PairSampler(self.sources, input_config, seed, process_index)
+        self.reader = RecordReader(self.sources)
+        self.skip_corrupt = bool(input_config.get("skip_corrupt", False))
+        self.sizes = {"template": int(input_config.exemplar_size),
+                      "search": int(input_config.search_size)}  # fmt: skip
+
+    def _substituted(self, build, position: int):
+        """``(build(p), skipped messages)`` for the first sample from ``position`` on
+        whose records are sound. Without ``input.skip_corrupt`` a bad record raises its
+        ``DataError``; with it, the sample is replaced by the next position's (so the
+        stream stays deterministic) and each skip is reported."""
+        skipped = []
+        for attempt in range(MAX_SUBSTITUTES + 1):
+            try:
+                return build(int(position) + attempt), skipped
+            except DataError as error:
+                if not self.skip_corrupt:
+                    raise
+                skipped.append(f"sample {int(position) + attempt} skipped: {error}")
+        raise DataError(
+            f"sample {position} and the {MAX_SUBSTITUTES} after it read corrupt records; "
+            f"last: {skipped[-1]}"
+        )
+
+    def load(self, position):
+        """The tf loader's inputs of sample ``position`` (see ``_substituted``)."""
+        values, skipped = self._substituted(self._load, position)
+        for message in skipped:
+            logging.warning("%s", message)
+        return values
+
+    def _load(self, position):
+        spec = self.sampler.spec(int(position))
+        outputs = []
+        for role in ("template", "search"):
+            crop = spec[role]
+            geometry = crop_geometry(crop, crop["box"], self.sizes[role])
+            outputs += [
+                np.frombuffer(self.reader.image_bytes(*crop["ref"]), np.uint8).tobytes(),
+                geometry["box"],
+                geometry["xs"],
+                geometry["ys"],
+                np.asarray(crop["colour_offset_bgr"], np.float32),
+                np.int32(crop["blur_size"]),
+                np.float32(crop["blur_weight"]),
+                np.bool_(crop["flip"]),
+            ]
+        return (*outputs, np.bool_(spec["gray"]), np.bool_(spec["negative"]))
+
+    def decode(self, ref) -> np.ndarray:
+        """The (511, 511, 3) uint8 BGR crop of record ``ref`` = (source, shard, offset, length)."""
+        import cv2
+
+        image = cv2.imdecode(np.frombuffer(self.reader.image_bytes(*ref), np.uint8),
+                             cv2.IMREAD_COLOR)  # fmt: skip
+        if image is None or image.ndim != 3 or image.shape[0] != image.shape[1]:
+            source_id, shard_id, offset, _ = ref
+            shard = self.sources[source_id].shards[shard_id]
+            found = "no image" if image is None else f"shape {image.shape}"
+            raise DataError(f"{shard}: record at byte {offset}: JPEG gives {found}")
+        return image
+
+    def sample(self, position) -> dict:
+        """Sample ``position`` augmented with OpenCV (the ``workers`` loader): template
+        (127, 127, 3) and search (255, 255, 3) float32 BGR, search_box (4,) float32 x1, y1,
+        x2, y2 in search-crop pixels, negative bool; ``skipped``: messages of corrupt
+        samples it replaced (see ``_substituted``)."""
+        sample, skipped = self._substituted(self._sample, position)
+        sample["skipped"] = skipped
+        return sample
+
+    def _sample(self, position) -> dict:
+        spec = self.sampler.spec(int(position))
+        sample = {"negative": np.bool_(spec["negative"])}
+        for role in ("template", "search"):
+            crop = spec[role]
+            size = self.sizes[role]
+            geometry = crop_geometry(crop, crop["box"], size)
+            sample[role] = augment_image_opencv(
+                self.decode(crop["ref"]),
+                geometry["crop_box"],
+                size,
+                crop["colour_offset_bgr"],
+                int(crop["blur_size"]),
+                float(crop["blur_weight"]),
+                bool(crop["flip"]),
+                bool(spec["gray"]),
+            )
+            if role == "search":
+                sample["search_box"] = geometry["box"]
+        return sample
