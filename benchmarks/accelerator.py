@@ -110,10 +110,10 @@ def tracker_speed(config, network, videos, lockstep_sizes, root) -> dict:
 
 def input_speed(root, videos, batch, seconds) -> float:
     """Pairs/s of the default loader on this host (synthetic 320x240 frames)."""
-    from data_prep.prepare import prepare
-    from data_prep.synthetic import generate
     from siamjax.config_defaults import input_config
     from siamjax.data.pipeline import pair_iterator
+    from siamjax.prep.prepare import prepare
+    from siamjax.prep.synthetic import generate
 
     raw, prepared = os.path.join(root, "raw"), os.path.join(root, "prepared")
     generate(raw, videos=videos, seed=0, progress=False)

@@ -30,10 +30,10 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
 
-    from data_prep.prepare import prepare
-    from data_prep.synthetic import generate
     from siamjax.config_defaults import input_config
     from siamjax.data.pipeline import pair_iterator
+    from siamjax.prep.prepare import prepare
+    from siamjax.prep.synthetic import generate
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with tempfile.TemporaryDirectory() as root:

@@ -513,7 +513,7 @@ def run_hp_search(args, overrides) -> int:
 
 def run_prep(args, overrides) -> int:
     if args.dataset == "synthetic" and not args.src:
-        from data_prep.synthetic import generate
+        from siamjax.prep.synthetic import generate
 
         written = generate(args.out, videos=args.videos, seed=args.seed)
         counts = ", ".join(f"{split} {len(names)}" for split, names in written.items())
@@ -522,7 +522,7 @@ def run_prep(args, overrides) -> int:
         return 0
     if not args.src:
         raise CommandError(f"--src is required for --dataset {args.dataset}")
-    from data_prep.prepare import PrepError, prepare
+    from siamjax.prep.prepare import PrepError, prepare
 
     try:
         manifest = prepare(
@@ -548,7 +548,7 @@ def run_prep(args, overrides) -> int:
 
 
 def run_check_data(args, overrides) -> int:
-    from data_prep.check import check_folder
+    from siamjax.prep.check import check_folder
 
     report = check_folder(args.path)
     print(f"{args.path}: {report['shards']} shards, {report['records']} records")

@@ -81,13 +81,13 @@ def _add_elapsed(workdir: str, seconds: float) -> float:
 def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
     import jax
 
-    from data_prep.prepare import prepare
-    from data_prep.synthetic import generate
     from siamjax.backend import resolve_policy
     from siamjax.config_loader import load_config
     from siamjax.eval.benchmarks import read_custom
     from siamjax.eval.report import markdown_table, score_trackers, write_report
     from siamjax.models import build_model
+    from siamjax.prep.prepare import prepare
+    from siamjax.prep.synthetic import generate
     from siamjax.train.loop import initial_variables, train
 
     config = load_config(DEFAULT_CONFIG) if config is None else config

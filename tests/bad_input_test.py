@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from data_prep.prepare import prepare
 from siamjax import cli
 from siamjax.data import schema
 from siamjax.data.pipeline import pair_iterator
 from siamjax.data.sources import DataError, load_sources
 from siamjax.eval import results
+from siamjax.prep.prepare import prepare
 from tests.data.pipeline_test import _config, prepared  # noqa: F401 (fixture)
 from tests.data_prep.raw_layouts import write_custom
 

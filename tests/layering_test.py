@@ -1,5 +1,5 @@
-"""One-way layering inside ``siamjax``: no import cycles between its modules, and only the
-command-line entry points reach into the offline ``data_prep`` scripts."""
+"""One-way layering inside ``siamjax``: no import cycles between its modules, and the
+library never imports the top-level ``data_prep`` scripts (they import it)."""
 
 import ast
 import os
@@ -7,8 +7,6 @@ import os
 from tests.conftest import REPO_ROOT
 
 PACKAGE = os.path.join(REPO_ROOT, "siamjax")
-# `siamjax prep`, `check-data` and `quickstart` run the offline scripts.
-DATA_PREP_ENTRY_POINTS = {"siamjax.cli", "siamjax.quickstart"}
 
 
 def _modules() -> dict[str, str]:
@@ -90,11 +88,10 @@ def test_the_cycle_check_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-def test_only_the_command_line_entry_points_import_data_prep():
+def test_siamjax_never_imports_data_prep():
     offenders = sorted(
         module
         for module, path in _modules().items()
         if any(name.split(".")[0] == "data_prep" for name in _imports(path))
-        and module not in DATA_PREP_ENTRY_POINTS
     )
     assert offenders == []

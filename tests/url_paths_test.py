@@ -9,7 +9,6 @@ import jax
 import numpy as np
 import pytest
 
-from data_prep.prepare import prepare
 from siamjax import fs
 from siamjax.checkpoints import _resolve_training_checkpoint
 from siamjax.cluster import Cluster
@@ -17,6 +16,7 @@ from siamjax.config_defaults import input_config
 from siamjax.data.pipeline import PairSource
 from siamjax.data.sources import load_sources
 from siamjax.models import build_model, init_variables
+from siamjax.prep.prepare import prepare
 from siamjax.train.dry_run import describe_launch
 from siamjax.train.tensorboard import ScalarWriter
 from tests.data_prep.raw_layouts import write_custom

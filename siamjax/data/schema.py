@@ -1,4 +1,4 @@
-"""The one definition of the training-data format, shared by ``data_prep`` and the loaders.
+"""The one definition of the training-data format, shared by ``siamjax.prep`` and the loaders.
 
 A prepared dataset is a folder (any ``tf.io.gfile`` URL)::
 

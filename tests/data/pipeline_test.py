@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from data_prep.prepare import prepare
 from siamjax import cli
 from siamjax.config_defaults import input_config
 from siamjax.data.augment import augment_image, crop_geometry
 from siamjax.data.pipeline import PairIterator, PairSource
 from siamjax.data.sampling import PairSampler
 from siamjax.data.sources import DataError, host_shards, list_shards, load_source, load_sources
+from siamjax.prep.prepare import prepare
 from tests.data_prep.raw_layouts import write_custom
 
 

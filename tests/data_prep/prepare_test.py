@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from data_prep.crop import context_sides
-from data_prep.prepare import PrepError, prepare
 from siamjax import cli
 from siamjax.data.crop_box import box_in_crop
+from siamjax.prep.crop import context_sides
+from siamjax.prep.prepare import PrepError, prepare
 from tests.data_prep.raw_layouts import EXPECTED, RED, WRITERS, write_custom
 
 
@@ -143,3 +143,25 @@ def test_context_sides_match_the_spec():
     assert s_z == pytest.approx(np.sqrt(175 * 125))
     assert s_x == pytest.approx(s_z * 511 / 127)
     assert RED == (0, 0, 255)
+
+
+def test_data_prep_scripts_run_the_siamjax_subcommands(tmp_path):
+    """``python -m data_prep.{synthetic,prepare,check}``: the offline scripts over the
+    ``siamjax.prep`` library, same options and exit codes as the subcommands."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    def script(*argv):
+        return subprocess.run([sys.executable, "-m", *argv], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+
+    raw, out = str(tmp_path / "raw"), str(tmp_path / "prepared")
+    assert script("data_prep.synthetic", "--out", raw, "--videos", "4").returncode == 0
+    prepared = script("data_prep.prepare", "--dataset", "custom", "--src", f"{raw}/train",
+                      "--out", out)  # fmt: skip
+    assert prepared.returncode == 0, prepared.stderr[-2000:]
+    checked = script("data_prep.check", out)
+    assert checked.returncode == 0 and "ok: every record decodes" in checked.stdout
+    assert script("data_prep.check", str(tmp_path / "missing")).returncode == 1

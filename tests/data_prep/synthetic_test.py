@@ -2,9 +2,9 @@ import os
 
 import numpy as np
 
-from data_prep.synthetic import generate
 from siamjax import cli
 from siamjax.eval.benchmarks import read_custom
+from siamjax.prep.synthetic import generate
 
 
 def test_synthetic_dataset_layout_splits_and_determinism(tmp_path, capsys):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_prep.crop import context_crop
 from siamjax.data.augment import augment_image_opencv
 from siamjax.data.crop_box import box_in_crop
 from siamjax.data.sampling import AugmentParams, draw_augmentation
+from siamjax.prep.crop import context_crop
 from tests.data.pipeline_test import _augment
 from tests.parity.reference_runner import require_pysot, video_frames
 

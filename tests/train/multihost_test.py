@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from data_prep.prepare import prepare
 from siamjax.checkpoints import load_variables
+from siamjax.prep.prepare import prepare
 from tests.conftest import REPO_ROOT
 from tests.data_prep.raw_layouts import write_custom
 

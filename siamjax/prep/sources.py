@@ -4,7 +4,7 @@ Every reader returns ``(videos, problems)``: ``videos`` sorted by name, each wit
 files and tracks (track id -> {frame number: box (x1, y1, x2, y2) in image pixels});
 ``problems`` is a list of ``(item, reason)`` for what was skipped while reading (files
 that are not frames, annotation files with the wrong schema, duplicate track ids, empty
-tracks). Boxes are checked against the image when it is cropped (``data_prep.prepare``).
+tracks). Boxes are checked against the image when it is cropped (``siamjax.prep.prepare``).
 
 Layouts (``--src`` points at):
 
