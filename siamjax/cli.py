@@ -380,16 +380,22 @@ def _add_dataset_arguments(parser) -> None:
     parser.add_argument("--data-dir", required=True, help="the benchmark's root folder")
 
 
+def _load_checkpoint(checkpoint: str) -> dict:
+    """``load_variables`` with a one-line error naming the checkpoint."""
+    from siamjax.checkpoints import load_variables
+
+    try:
+        return load_variables(checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(f"{checkpoint}: cannot load checkpoint ({error})") from error
+
+
 def _checked_variables(checkpoint: str, model) -> dict:
     """The variables of ``checkpoint`` after checking they fit ``model``; CommandError
     naming the checkpoint and the first mismatching parameter otherwise."""
-    from siamjax.checkpoints import load_variables
     from siamjax.models import VariablesMismatch, check_variables
 
-    try:
-        variables = load_variables(checkpoint)
-    except (FileNotFoundError, ValueError) as error:
-        raise CommandError(f"{checkpoint}: cannot load checkpoint ({error})") from error
+    variables = _load_checkpoint(checkpoint)
     try:
         check_variables(model, variables)
     except VariablesMismatch as error:
@@ -398,15 +404,16 @@ def _checked_variables(checkpoint: str, model) -> dict:
 
 
 def _tracker_from_args(args, overrides):
-    from siamjax.backend import resolve_policy
-    from siamjax.models import build_model
+    from siamjax.models import VariablesMismatch
     from siamjax.tracking import TrackerNetwork, build_tracker
 
     config = apply_overrides(load_config(args.config), overrides)
-    model = build_model(config.model, resolve_policy(config).formulation)
-    variables = _checked_variables(args.checkpoint, model)
+    variables = _load_checkpoint(args.checkpoint)
     try:
+        # TrackerNetwork checks the variables against the config's model.
         return config, build_tracker(config, TrackerNetwork.from_config(config, variables))
+    except VariablesMismatch as error:
+        raise CommandError(f"{args.checkpoint}: {error}") from None
     except ValueError as error:
         raise CommandError(str(error)) from error
 

@@ -203,15 +203,17 @@ def load_pth(path: str) -> Any:
     except OSError as error:
         raise PthError(f"{path}: cannot read ({error.strerror or error})") from None
     if head[:2] == b"PK":
-        return _load_zip(path)
+        return _decoded(_read_zip, path)
     if head[:1] == b"\x80":
-        return _load_legacy(path)
+        return _decoded(_read_legacy, path)
     raise PthError(f"{path}: not a PyTorch checkpoint (neither zip nor pickle stream)")
 
 
-def _load_zip(path: str) -> Any:
+def _decoded(read, path: str) -> Any:
+    """``read(path)`` with every decoding failure turned into a ``PthError`` naming
+    ``path``."""
     try:
-        return _read_zip(path)
+        return read(path)
     except PthError as error:
         raise PthError(_named(path, error)) from None
     except _DECODING_ERRORS as error:
@@ -244,15 +246,6 @@ def _read_zip(path: str) -> Any:
             with archive.open(entry) as stream:
                 storage.attach(stream.read(expected), byteorder)
         return _materialize(obj)
-
-
-def _load_legacy(path: str) -> Any:
-    try:
-        return _read_legacy(path)
-    except PthError as error:
-        raise PthError(_named(path, error)) from None
-    except _DECODING_ERRORS as error:
-        raise PthError(f"{path}: truncated or corrupt checkpoint ({_describe(error)})") from None
 
 
 def _read_legacy(path: str) -> Any:

@@ -4,12 +4,11 @@ and gradients, so the choice is a speed choice only (siamjax/backend.py)."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from siamjax.backend import CPU_TUNED, PLAIN, Formulation, formulated
-from siamjax.config_defaults import alex_model, base_config, mobilev2_model
+from siamjax.config_defaults import alex_model, base_config, mobilev2_model, r50_l234_model
 from siamjax.models import build_model, init_variables
 from siamjax.models.correlation import depthwise_taps, get_correlation
 from siamjax.models.layers import DepthwiseConv, PointwiseConv, RowSplitConv, conv
@@ -115,19 +114,8 @@ def test_taps_correlation_equals_the_grouped_conv_and_follows_the_formulation():
 def _small_configs():
     """The released architectures' structure at reduced width (fast on CPU)."""
     r18 = base_config()
-    r18.model.backbone = ml_collections.ConfigDict({"name": "resnet18", "used_layers": (2, 3, 4)})
-    r18.model.neck = ml_collections.ConfigDict(
-        {"name": "adjust_all", "out_channels": (16, 16, 16), "center_size": 7}
-    )
-    r18.model.rpn = ml_collections.ConfigDict(
-        {
-            "name": "multi_rpn",
-            "anchor_num": 5,
-            "in_channels": (16, 16, 16),
-            "weighted": True,
-            "correlation": "depthwise",
-        }  # fmt: skip
-    )
+    r50_l234_model(r18, neck_channels=(16, 16, 16))  # the r50 model's neck and head ...
+    r18.model.backbone.name = "resnet18"  # ... on a smaller ResNet
     alex = base_config()
     alex_model(alex)
     alex.model.backbone.width_mult = 0.25
