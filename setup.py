@@ -21,11 +21,12 @@ setup(
         "tensorflow-cpu>=2.20; sys_platform == 'linux'",
         "tensorflow-datasets>=4.9.9",
         "tqdm>=4.66",
-        # TFRecord checksums of every record read in training (and of TensorBoard events).
+        # TFRecord checksums of every record read in training.
         "google-crc32c>=1.5",
         "matplotlib>=3.8",
         "scikit-image>=0.22",
-        # TensorBoard scalars from training (tf.summary needs the tensorboard package).
+        # TensorBoard scalars from training, written without TensorFlow; and the viewer.
+        "tensorboardX>=2.6",
         "tensorboard>=2.20",
     ],
     extras_require={

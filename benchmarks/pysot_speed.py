@@ -52,7 +52,7 @@ def _median_seconds(function, warmups: int, repeats: int) -> float:
 def time_search(case: str) -> dict:
     import numpy as np
 
-    from tests.parity.reference_runner import build_pysot_model, require_pysot
+    from siamjax.pysot_reference.runner import build_pysot_model, require_pysot
 
     torch = require_pysot()
     experiment, instance = SEARCH[case]
@@ -72,8 +72,11 @@ def time_train(case: str, batch: int = 8) -> dict:
 
     import numpy as np
 
-    from tests.parity.reference_runner import build_pysot_model, require_pysot
-    from tests.parity.train_parity_test import _set_pysot_phase
+    from siamjax.pysot_reference.runner import (
+        build_pysot_model,
+        require_pysot,
+        set_training_phase,
+    )
 
     torch = require_pysot()
     phase = TRAIN[case]
@@ -81,7 +84,7 @@ def time_train(case: str, batch: int = 8) -> dict:
     from pysot.datasets.anchor_target import AnchorTarget
     from pysot.utils.bbox import Corner
 
-    _set_pysot_phase(model, phase, cfg.BACKBONE.TRAIN_LAYERS)
+    set_training_phase(model, phase, cfg.BACKBONE.TRAIN_LAYERS)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=0.001, momentum=0.9, weight_decay=1e-4)
     rng = np.random.default_rng(0)

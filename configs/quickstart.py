@@ -20,7 +20,6 @@ def get_config():
     config.model.rpn = ml_collections.ConfigDict(
         {
             "name": "depthwise_rpn",
-            "anchor_num": 5,
             "out_channels": 64,
             "correlation": "depthwise",
         }  # fmt: skip

@@ -10,7 +10,7 @@ from siamjax.config_loader import sibling_config
 
 
 def model_config():
-    return sibling_config(__file__, "siamrpn_r50_l234_dwxcorr_otb.py")
+    return sibling_config(__file__, "siamrpn_r50_l234_dwxcorr.py:otb")
 
 
 def get_config():

@@ -1,6 +1,9 @@
-"""Python entry points: load a config + checkpoint and run the network on arrays.
+"""Python entry points: load a config + checkpoint and run the network or the tracker.
 
     from siamjax import api
+    tracker = api.load_tracker("configs/siamrpn_r50_l234_dwxcorr.py", "ckpt/")
+    tracker.init(frame_bgr, (x, y, w, h)); box_xywh, score = tracker.track(next_frame_bgr)
+
     model, variables, config = api.load_model("configs/siamrpn_r50_l234_dwxcorr.py", "ckpt/")
     cls, loc = api.pysot_outputs(model, variables, template_bgr, search_bgr)
 
@@ -12,19 +15,19 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from siamjax.backend import resolve_policy
-from siamjax.checkpoints import load_variables
-from siamjax.config_loader import apply_overrides, load_config
-from siamjax.models import build_model, make_search_fn, make_template_fn
+from siamjax.loading import CheckpointError, load_tracker
+from siamjax.loading import load_model as _load_model
+from siamjax.models import make_search_fn, make_template_fn
 from siamjax.models.layout import to_pysot_layout
+
+__all__ = ["CheckpointError", "load_model", "load_tracker", "pysot_outputs"]
 
 
 def load_model(config_spec: str, checkpoint_dir: str, overrides=()):
-    """Returns ``(model, variables, config)`` for a config file and an orbax checkpoint."""
-    config = apply_overrides(load_config(config_spec), overrides)
-    model = build_model(config.model, resolve_policy(config).formulation)
-    variables = jax.tree_util.tree_map(jax.numpy.asarray, load_variables(checkpoint_dir))
-    return model, variables, config
+    """Returns ``(model, variables, config)`` for a config file and an orbax checkpoint
+    (``CheckpointError`` if it cannot be read or is of another architecture)."""
+    model, variables, config = _load_model(config_spec, checkpoint_dir, overrides)
+    return model, jax.tree_util.tree_map(jax.numpy.asarray, variables), config
 
 
 def pysot_outputs(model, variables, template: np.ndarray, search: np.ndarray):

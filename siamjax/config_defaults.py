@@ -15,6 +15,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.seed = 123456
 
     config.model = ml_collections.ConfigDict()
+    # Anchors per location: len(anchor.ratios) * len(anchor.scales); the RPN head takes it
+    # from here (docs/parity.md §4).
     config.model.anchor_num = 5
     # Modules imported before the model is built, e.g. one registering a correlation.
     config.model.imports = ()
@@ -69,7 +71,6 @@ def r50_l234_model(config, neck_channels=(256, 256, 256), weighted=True) -> None
     config.model.rpn = ml_collections.ConfigDict(
         {
             "name": "multi_rpn",
-            "anchor_num": 5,
             "in_channels": tuple(neck_channels),
             "weighted": weighted,
             "correlation": "depthwise",
@@ -86,7 +87,6 @@ def alex_model(config, legacy=True) -> None:
     config.model.rpn = ml_collections.ConfigDict(
         {
             "name": "depthwise_rpn",
-            "anchor_num": 5,
             "out_channels": 256,
             "correlation": "depthwise",
         }
@@ -104,7 +104,6 @@ def mobilev2_model(config) -> None:
     config.model.rpn = ml_collections.ConfigDict(
         {
             "name": "multi_rpn",
-            "anchor_num": 5,
             "in_channels": (256, 256, 256),
             "weighted": False,
             "correlation": "depthwise",

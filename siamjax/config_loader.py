@@ -4,11 +4,19 @@ A config file defines ``get_config(arg=None) -> ml_collections.ConfigDict``; the
 line names it as ``path/to/config.py`` or ``path/to/config.py:arg``. Overrides keep the
 type of the field they replace (ints stay ints, tuples stay tuples) and unknown keys
 are rejected with the list of keys that do exist at that level.
+
+Why not ``ml_collections.config_flags``: it is built on absl flags, one global ``FLAGS``
+parsed once from ``sys.argv``. siamjax's command has argparse subcommands, takes a
+config in some and not others, and is called in-process as ``main(argv)`` many times (by
+the tests, the quickstart, ``data_prep/`` scripts); the ~100 lines here give the same
+``--config path.py:arg --config.a.b=value`` syntax without a process-global flag state,
+with errors that name the key and the keys that do exist.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import os
 import sys
@@ -49,7 +57,7 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
         parent, leaf = _resolve_parent(config, key)
         current = parent[leaf]
         value = _parse_value(text, current, key)
-        with parent.unlocked() if hasattr(parent, "unlocked") else _nullcontext():
+        with parent.unlocked() if hasattr(parent, "unlocked") else contextlib.nullcontext():
             parent[leaf] = value
     return config
 
@@ -131,14 +139,6 @@ def _parse_value(text: str, current, key: str):
     if isinstance(current, int) and not isinstance(value, int):
         raise ConfigError(f"--config.{key}: expected an int, got {text!r}")
     return value
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def sibling_config(config_file: str, name: str) -> ml_collections.ConfigDict:

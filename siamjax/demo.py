@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+from siamjax import fs
 
 
 class SourceError(ValueError):
@@ -34,11 +34,13 @@ def frame_source(path: str):
         return _capture_frames(cv2.VideoCapture(int(path)), f"camera {path}")
     if os.path.isdir(path):
         names = sorted(
-            (n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS)),
+            (n for n in os.listdir(path) if n.lower().endswith(fs.IMAGE_EXTENSIONS)),
             key=_natural_key,
         )
         if not names:
-            raise SourceError(f"{path}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            raise SourceError(
+                f"{path}: folder has no image files ({', '.join(fs.IMAGE_EXTENSIONS)})"
+            )
         return _folder_frames(path, names), len(names), None
     if not os.path.isfile(path):
         raise SourceError(f"{path}: no such file, folder or camera index")

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 
+# The image files frame folders may hold (benchmarks, raw datasets, `siamjax track`).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
 
 def is_url(path: str) -> bool:
     return "://" in str(path)

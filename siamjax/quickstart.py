@@ -45,9 +45,10 @@ def write_static_results(videos, out_dir: str, dataset: str = "custom") -> None:
 def evaluate_variables(config, variables, videos, out_dir: str, batch: int = 4) -> None:
     """One-pass tracking of ``videos`` with ``variables``; results under ``out_dir``."""
     from siamjax.eval.runner import run_batched
-    from siamjax.tracking import BatchedTracker, TrackerNetwork, build_tracker
+    from siamjax.loading import load_tracker
+    from siamjax.tracking import BatchedTracker
 
-    tracker = build_tracker(config, TrackerNetwork.from_config(config, variables))
+    tracker = load_tracker(config, variables)
     run_batched(BatchedTracker(tracker, batch), videos, out_dir, "custom")
 
 
@@ -81,11 +82,10 @@ def _add_elapsed(workdir: str, seconds: float) -> float:
 def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
     import jax
 
-    from siamjax.backend import resolve_policy
     from siamjax.config_loader import load_config
     from siamjax.eval.benchmarks import read_custom
     from siamjax.eval.report import markdown_table, score_trackers, write_report
-    from siamjax.models import build_model
+    from siamjax.loading import build_configured_model, load_checkpoint
     from siamjax.prep.prepare import prepare
     from siamjax.prep.synthetic import generate
     from siamjax.train.loop import initial_variables, train
@@ -108,13 +108,11 @@ def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
 
     test_videos = read_custom(os.path.join(raw, "test"))
     _stage(f"one-pass evaluation on {len(test_videos)} held-out sequences")
-    from siamjax.checkpoints import load_variables
-
     result_dirs = {name: os.path.join(workdir, "results", name)
                    for name in ("trained", "untrained", "static")}  # fmt: skip
-    trained = load_variables(summary["model_dir"])
+    trained = load_checkpoint(summary["model_dir"])
     evaluate_variables(config, trained, test_videos, result_dirs["trained"])
-    model = build_model(config.model, resolve_policy(config).formulation)
+    model = build_configured_model(config)
     untrained = jax.device_get(initial_variables(model, config))
     evaluate_variables(config, untrained, test_videos, result_dirs["untrained"])
     write_static_results(test_videos, result_dirs["static"])

@@ -28,8 +28,16 @@ RELEASED_CONFIGS = (
 )
 
 
+# pysot's released models that are a variant of another config file (``file.py:variant``).
+CONFIG_VARIANTS = {
+    "siamrpn_r50_l234_dwxcorr_otb": "siamrpn_r50_l234_dwxcorr.py:otb",
+    "siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr.py:otb",
+}
+
+
 def config_path(name: str) -> str:
-    return os.path.join(CONFIG_DIR, f"{name}.py")
+    """The config spec of a configs/ file name or a released model's name."""
+    return os.path.join(CONFIG_DIR, CONFIG_VARIANTS.get(name, f"{name}.py"))
 
 
 @pytest.fixture(scope="session")

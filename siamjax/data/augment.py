@@ -5,9 +5,10 @@
 ``crop_geometry`` turns one crop's random draws into the crop box, the target box in the
 output crop and the source position of every output row and column of OpenCV's
 ``warpAffine`` (the map is a pure scale + shift, so the warp is separable). OpenCV 5
-samples uint8 images at float32 positions and rounds half to even (measured: 0.02 % of
-pixels differ by one grey level from this emulation, none by more; OpenCV 4 quantised
-positions to 1/32 px, up to 4 levels apart on hard edges). ``augment_image`` (TF ops,
+samples uint8 images at float32 positions and rounds half to even (a few pixels in ten
+thousand differ by one grey level from this emulation, none by more, as
+``tests/data/pipeline_test.py`` checks; OpenCV 4 quantised positions to 1/32 px, up to
+4 levels apart on hard edges). ``augment_image`` (TF ops,
 inside tf.data) applies gray (OpenCV's fixed-point BGR2GRAY), the warp (outside the 511
 image = 0), the colour offset (not clipped), the cross-shaped blur (reflect-101 border)
 and the flip.

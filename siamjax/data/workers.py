@@ -5,11 +5,11 @@
     state = iterator.state()  # {"position": n}; WorkerPairIterator(..., position=n) resumes
     iterator.close()          # stops the workers (also on garbage collection / exit)
 
-Why processes: a pair costs ~4 ms of JPEG decoding and warping. Inside ``tf.data`` the
-Python part of a sample holds the GIL and TensorFlow's per-op overhead dominates, so two
-cores gave ~100 pairs/s; OpenCV in one process per core runs outside any shared lock and
-makes pysot's own calls (``warpAffine``, ``filter2D``), so it is also the reference's
-arithmetic.
+Why processes: a pair is milliseconds of JPEG decoding and warping. Inside ``tf.data``
+the Python part of a sample holds the GIL and TensorFlow's per-op overhead dominates
+(benchmarks/README.md, ``input_pipeline.py``); OpenCV in one process per core runs
+outside any shared lock and makes pysot's own calls (``warpAffine``, ``filter2D``), so
+it is also the reference's arithmetic.
 
 Sample ``i`` is ``PairSource.sample(i)``, a pure function of (seed, host, i): the stream
 does not depend on the number of workers or on which worker builds which sample, and a run

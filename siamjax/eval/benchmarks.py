@@ -1,6 +1,6 @@
 """Benchmark readers for the official on-disk layouts -> lists of ``Video``.
 
-    videos = load_benchmark("OTB100", "/data/OTB100")
+    videos = siamjax.datasets.load_benchmark("OTB100", "/data/OTB100")
 
 Each reader checks what it reads: a frame missing from a numbered sequence, an
 annotation file with a bad line or with more lines than frames raise ``BenchmarkError``
@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+from siamjax import fs
 
 
 class BenchmarkError(ValueError):
@@ -85,7 +85,7 @@ def read_numbers(path: str, columns=(4, 8)) -> np.ndarray:
 def numbered_frames(folder: str) -> list[str]:
     """Image files of ``folder`` sorted by their number; a gap in the numbering is an error."""
     try:
-        names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS)]
+        names = [n for n in os.listdir(folder) if n.lower().endswith(fs.IMAGE_EXTENSIONS)]
     except OSError as error:
         raise BenchmarkError(f"{folder}: cannot list frames ({error.strerror})") from error
     if not names:
@@ -388,46 +388,3 @@ def read_pysot_json(data_dir: str, dataset: str) -> list[Video]:
             raise BenchmarkError(f"{path}: {name} has {len(gt)} boxes for {len(frames)} frames")
         videos.append(Video(name, frames, gt, evaluate=evaluate))
     return videos
-
-
-READERS = {
-    "OTB100": read_otb,
-    "OTB2015": read_otb,
-    "OTB50": read_otb,
-    "LaSOT": read_lasot,
-    "GOT-10k": read_got10k,
-    "TrackingNet": read_trackingnet,
-    "VOT2016": read_vot,
-    "VOT2018": read_vot,
-    "VOT2019": read_vot,
-    "VOT2018-LT": read_vot,
-    "custom": read_custom,
-    "UAV123": read_uav,
-    "UAV20L": lambda data_dir: read_uav(data_dir, "UAV20L"),
-    "NFS30": read_nfs,
-    "NFS240": lambda data_dir: read_nfs(data_dir, 240),
-}
-
-PROTOCOLS = {
-    "VOT2016": "vot",
-    "VOT2018": "vot",
-    "VOT2019": "vot",
-    "VOT2018-LT": "longterm",
-}
-
-
-def protocol(dataset: str) -> str:
-    """'ope' (one pass), 'vot' (reset on failure) or 'longterm' (one pass + confidences)."""
-    return PROTOCOLS.get(dataset, "ope")
-
-
-def load_benchmark(dataset: str, data_dir: str) -> list[Video]:
-    """Reads ``data_dir`` in ``dataset``'s official layout; a pysot ``<dataset>.json`` in
-    ``data_dir`` takes precedence (it fixes pysot's exact frame lists)."""
-    if os.path.isfile(os.path.join(data_dir, f"{dataset}.json")):
-        return read_pysot_json(data_dir, dataset)
-    try:
-        reader = READERS[dataset]
-    except KeyError:
-        raise BenchmarkError(f"unknown dataset {dataset!r}; known: {', '.join(READERS)}") from None
-    return reader(data_dir)

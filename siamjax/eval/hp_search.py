@@ -17,8 +17,8 @@ import os
 
 from tqdm import tqdm
 
+from siamjax.datasets import dataset_spec
 from siamjax.eval import results
-from siamjax.eval.benchmarks import protocol
 from siamjax.eval.runner import VideoSession, load_frame
 from siamjax.tracking.batched import BatchedTracker
 
@@ -42,7 +42,7 @@ def _with_params(tracker, setting):
 
 def run_search(tracker, videos, dataset: str, out_dir: str, settings, batch_size=8, progress=True):
     """Tracks every video under every setting; returns {setting name: result folder}."""
-    mode = protocol(dataset)
+    mode = dataset_spec(dataset).protocol
     folders = {setting_name(s): os.path.join(out_dir, setting_name(s)) for s in settings}
     work = [
         (video, chunk)

@@ -16,8 +16,9 @@ import warnings
 
 import numpy as np
 
+from siamjax.datasets import Protocol, dataset_spec
 from siamjax.eval import metrics, results, vot_metrics
-from siamjax.eval.benchmarks import BenchmarkError, protocol
+from siamjax.eval.benchmarks import BenchmarkError
 from siamjax.eval.boxes import region_to_rect
 
 
@@ -69,10 +70,10 @@ def score_longterm(videos, dataset: str, result_dirs: dict) -> dict:
 
 def score_any(videos, dataset: str, result_dirs: dict) -> tuple[str, dict]:
     """(protocol, summary) with the metrics pysot reports for ``dataset``."""
-    mode = protocol(dataset)
-    if mode == "vot":
+    mode = dataset_spec(dataset).protocol
+    if mode is Protocol.RESET:
         return mode, score_vot(videos, dataset, result_dirs)
-    if mode == "longterm":
+    if mode is Protocol.LONG_TERM:
         return mode, score_longterm(videos, dataset, result_dirs)
     return mode, score_trackers(videos, dataset, result_dirs)
 
@@ -88,7 +89,7 @@ def score_trackers(videos, dataset: str, result_dirs: dict) -> dict:
             if gt.shape[1] == 8:
                 gt = np.stack([region_to_rect(region) for region in gt])
             evaluate = video.evaluate
-            if dataset == "VOT2018-LT" or np.isnan(boxes[0]).all():
+            if dataset_spec(dataset).protocol is Protocol.LONG_TERM or np.isnan(boxes[0]).all():
                 boxes = boxes.copy()
                 boxes[0] = gt[0]  # the LT marker line '1' stands for the init frame
             bad = metrics.invalid_result_frames(boxes)
@@ -106,8 +107,8 @@ def score_trackers(videos, dataset: str, result_dirs: dict) -> dict:
     return summary
 
 
-def markdown_table(summary: dict, mode: str = "ope") -> str:
-    if mode == "vot":
+def markdown_table(summary: dict, mode: Protocol = Protocol.ONE_PASS) -> str:
+    if mode is Protocol.RESET:
         lines = [
             "| tracker | accuracy | robustness | lost number | EAO |",
             "| --- | --- | --- | --- | --- |",
@@ -118,7 +119,7 @@ def markdown_table(summary: dict, mode: str = "ope") -> str:
                 f"{s['lost_number']:.1f} | {s['eao']:.3f} |"
             )
         return "\n".join(lines) + "\n"
-    if mode == "longterm":
+    if mode is Protocol.LONG_TERM:
         lines = ["| tracker | precision | recall | F-score |", "| --- | --- | --- | --- |"]
         for tracker, s in sorted(summary.items(), key=lambda item: -item[1]["f_score"]):
             lines.append(
@@ -206,7 +207,9 @@ def plot_eao_curve(summary: dict, out_dir: str, title: str = "") -> list[str]:
     return [path]
 
 
-def write_report(summary: dict, out_dir: str, title: str = "", mode: str = "ope") -> dict:
+def write_report(
+    summary: dict, out_dir: str, title: str = "", mode: Protocol = Protocol.ONE_PASS
+) -> dict:
     """Writes scores.json, scores.md and the plots; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, "scores.json")
@@ -215,9 +218,9 @@ def write_report(summary: dict, out_dir: str, title: str = "", mode: str = "ope"
     md_path = os.path.join(out_dir, "scores.md")
     with open(md_path, "w") as stream:
         stream.write(markdown_table(summary, mode))
-    if mode == "vot":
+    if mode is Protocol.RESET:
         plots = plot_eao_curve(summary, out_dir, title)
-    elif mode == "ope":
+    elif mode is Protocol.ONE_PASS:
         plots = plot_curves(summary, out_dir, title)
     else:
         plots = []

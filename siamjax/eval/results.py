@@ -22,24 +22,27 @@ import os
 
 import numpy as np
 
+from siamjax.datasets import ResultLayout, dataset_spec
 from siamjax.eval.benchmarks import BenchmarkError
 
 
 def result_paths(root: str, dataset: str, video: str) -> dict:
-    if dataset == "GOT-10k":
+    """Paths of one video's result files under ``root`` (the dataset's ``ResultLayout``)."""
+    layout = dataset_spec(dataset).result_layout
+    if layout is ResultLayout.PER_VIDEO_FOLDER:
         folder = os.path.join(root, video)
         return {
             "boxes": os.path.join(folder, f"{video}_001.txt"),
             "times": os.path.join(folder, f"{video}_time.txt"),
         }
-    if dataset == "VOT2018-LT":
+    if layout is ResultLayout.VOT_LONG_TERM:
         folder = os.path.join(root, "longterm", video)
         return {
             "boxes": os.path.join(folder, f"{video}_001.txt"),
             "confidence": os.path.join(folder, f"{video}_001_confidence.value"),
             "times": os.path.join(folder, f"{video}_time.txt"),
         }
-    if dataset in ("VOT2016", "VOT2017", "VOT2018", "VOT2019"):
+    if layout is ResultLayout.VOT_BASELINE:
         return {"boxes": os.path.join(root, "baseline", video, f"{video}_001.txt")}
     return {"boxes": os.path.join(root, f"{video}.txt")}
 
@@ -144,7 +147,7 @@ def submission_archive(root: str, dataset: str, video_names) -> str:
     """Zips the results of ``video_names`` for GOT-10k's or TrackingNet's server -> path."""
     import zipfile
 
-    if dataset not in ("GOT-10k", "TrackingNet"):
+    if not dataset_spec(dataset).submission:
         raise ValueError(f"{dataset} has no submission server format")
     archive = os.path.normpath(root) + ".zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:

@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from siamjax.datasets import Protocol, dataset_spec
 from siamjax.eval import results
-from siamjax.eval.benchmarks import BenchmarkError, protocol
+from siamjax.eval.benchmarks import BenchmarkError
 from siamjax.eval.boxes import init_box
 from siamjax.eval.region import vot_overlap
 
@@ -64,14 +65,14 @@ class VideoSession:
 
     def next_action(self):
         """('init', frame, box) / ('track', frame) / ('skip',) for frame ``self.index``."""
-        if self.mode == "vot" and self.index < self.restart_at:
+        if self.mode is Protocol.RESET and self.index < self.restart_at:
             return ("skip",)
         frame = self.load(self.video.frame_paths[self.index])
         if self.index == self.restart_at:
             region = self.video.gt[self.index]
-            if self.mode == "vot":
+            if self.mode is Protocol.RESET:
                 region = _vot_polygon(region)
-            return ("init", frame, init_box(region, vot_protocol=self.mode == "vot"))
+            return ("init", frame, init_box(region, vot_protocol=self.mode is Protocol.RESET))
         return ("track", frame)
 
     def record(self, action, result=None, elapsed=0.0) -> None:
@@ -80,13 +81,13 @@ class VideoSession:
             self.trajectory.append([0])
             self.scores.append(None)
         elif kind == "init":
-            self.trajectory.append([1] if self.mode == "vot" else list(action[2]))
+            self.trajectory.append([1] if self.mode is Protocol.RESET else list(action[2]))
             self.scores.append(None)
         else:
             box, score = result
             box = [float(v) for v in box]
             self.scores.append(float(score))
-            if self.mode == "vot":
+            if self.mode is Protocol.RESET:
                 frame = action[1]
                 gt = _vot_polygon(self.video.gt[self.index])
                 overlap = vot_overlap(box, gt, (frame.shape[1], frame.shape[0]))
@@ -114,7 +115,7 @@ def _pending(videos, out_dir, dataset):
 def run_sequential(tracker, videos, out_dir: str, dataset: str, progress=True) -> list[str]:
     """Tracks each unfinished video with ``tracker``; returns the names it ran."""
     pending = _pending(videos, out_dir, dataset)
-    mode = protocol(dataset)
+    mode = dataset_spec(dataset).protocol
     bar = tqdm(total=sum(len(v) for v in pending), unit="frame", disable=not progress)
     for video in pending:
         session = VideoSession(video, mode)
@@ -137,7 +138,7 @@ def run_sequential(tracker, videos, out_dir: str, dataset: str, progress=True) -
 def run_batched(batched, videos, out_dir: str, dataset: str, progress=True) -> list[str]:
     """Like ``run_sequential`` with a ``BatchedTracker``: one search call per step."""
     pending = _pending(videos, out_dir, dataset)
-    mode = protocol(dataset)
+    mode = dataset_spec(dataset).protocol
     queue = list(pending)
     sessions = [None] * batched.batch_size
     bar = tqdm(total=sum(len(v) for v in pending), unit="frame", disable=not progress)

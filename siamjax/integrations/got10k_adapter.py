@@ -3,7 +3,7 @@
     from got10k.experiments import ExperimentOTB
     from siamjax.integrations.got10k_adapter import Got10kTracker
 
-    tracker = Got10kTracker.from_files("configs/siamrpn_r50_l234_dwxcorr_otb.py", "ckpt/")
+    tracker = Got10kTracker.from_files("configs/siamrpn_r50_l234_dwxcorr.py:otb", "ckpt/")
     ExperimentOTB("data/OTB", version=2015).run(tracker)
 
 got10k hands PIL RGB images and [x, y, w, h] boxes; siamjax trackers take BGR arrays.

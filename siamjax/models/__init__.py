@@ -35,8 +35,8 @@ def build_model(model_config, formulation: Formulation | None = None) -> SiamRPN
 
     Expected fields: ``backbone``, ``neck`` (name ``'none'`` for no neck) and ``rpn``,
     each a ``name`` plus the constructor arguments of that registered variant;
-    ``anchor_num``; optional ``imports`` (modules to import first, e.g. one registering
-    a correlation variant).
+    ``anchor_num`` (anchors per location, passed to the RPN head too); optional
+    ``imports`` (modules to import first, e.g. one registering a correlation variant).
     """
     for module_name in model_config.get("imports", ()) or ():
         importlib.import_module(module_name)
@@ -44,12 +44,19 @@ def build_model(model_config, formulation: Formulation | None = None) -> SiamRPN
     neck_module = None
     if model_config.neck.name not in (None, "none"):
         neck_module = _build("neck", model_config.neck)
-    rpn_head = _build("rpn", model_config.rpn)
+    anchor_num = int(model_config.anchor_num)
+    rpn_anchor_num = model_config.rpn.get("anchor_num", anchor_num)
+    if rpn_anchor_num != anchor_num:
+        raise ValueError(
+            f"config.model.rpn.anchor_num ({rpn_anchor_num}) differs from "
+            f"config.model.anchor_num ({anchor_num}); set it once, in config.model.anchor_num"
+        )
+    rpn_head = _build("rpn", model_config.rpn, anchor_num=anchor_num)
     return SiamRPN(
         backbone,
         neck_module,
         rpn_head,
-        anchor_num=model_config.anchor_num,
+        anchor_num=anchor_num,
         formulation=formulation or default_formulation(),
     )
 
@@ -113,8 +120,11 @@ def check_variables(model: SiamRPN, variables) -> None:
         )
 
 
-def _build(kind: str, part_config):
+def _build(kind: str, part_config, **derived):
+    """The registered ``kind`` named by ``part_config.name``, with its fields as arguments
+    (``derived``: values the part takes from elsewhere in the config)."""
     arguments = {key: value for key, value in dict(part_config).items() if key != "name"}
+    arguments = {**derived, **arguments}
     constructor = registry.lookup(kind, part_config.name)
     try:
         return constructor(**arguments)

@@ -89,8 +89,7 @@ def depthwise_taps(search: jax.Array, kernel: jax.Array) -> jax.Array:
     Its gradient is written out (``custom_vjp``): the search gradient is the same sum of
     taps over the zero-padded output gradient with the flipped kernel, the kernel
     gradient one reduction per tap, one tap at a time. Autodiff of the forward kept every
-    window product alive: 122 MB and 50 ms for both gradients of an r50-sized call at
-    batch 8, against 13 MB and 28 ms here.
+    window product alive, several times the memory and time (benchmarks/README.md).
     """
     return _sum_of_taps(search, kernel)
 
@@ -106,7 +105,7 @@ def _taps_backward(residuals, out_grad):
     search_grad = _sum_of_taps(padded, kernel[:, ::-1, ::-1, :])
 
     # One tap at a time (lax.map): as 25 unrolled reductions XLA materialised every
-    # window product (122 MB, 50 ms at r50 shapes, batch 8); this keeps one (5 MB, 14 ms).
+    # window product at once; this keeps one alive.
     def tap_grad(index):
         window = lax.dynamic_slice(
             search, (0, index // k_width, index % k_width, 0), out_grad.shape

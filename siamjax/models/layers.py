@@ -130,9 +130,8 @@ class PointwiseConv(nn.Module):
     """A 1x1 conv (optionally strided) computed as one matmul over the channels.
 
     Same parameters as ``nn.Conv`` (``kernel`` (1, 1, Cin, Cout), ``bias``). On XLA:CPU a
-    matmul runs ResNet-50's 1x1 layers about twice as fast as the convolution, forward
-    and backward (e.g. 31²×1024→256 at batch 8: 45 → 21 ms forward, 155 → 89 ms with
-    gradients; benchmarks/README.md); they are about half of its FLOPs.
+    matmul runs ResNet-50's 1x1 layers (about half of its FLOPs) faster than the
+    convolution, forward and backward (benchmarks/README.md, "What was tried").
     """
 
     features: int
@@ -156,9 +155,8 @@ class RowSplitConv(nn.Module):
     """A stride-1 k x k conv computed as k matmuls, one per kernel row.
 
     Same parameters as ``nn.Conv`` (``kernel`` (k, k, Cin, Cout), ``bias``). XLA's CPU
-    convolution is slow for AlexNet's 5x5 96->256 layer (100 ms, ~52 GFLOP/s on the
-    2-core machine); gathering the k columns of each row into channels and multiplying
-    measured 56 ms (benchmarks/README.md).
+    convolution is slow for AlexNet's 5x5 96->256 layer; gathering the k columns of each
+    row into channels and multiplying is faster (benchmarks/README.md, "What was tried").
     """
 
     features: int

@@ -3,12 +3,11 @@
 ``jax.checkpoint`` guards the recomputation in the backward pass with an optimisation
 barrier; XLA:CPU removes that barrier, and common-subexpression elimination then merges
 the recomputation with the forward pass: every activation stays alive and nothing is
-saved (measured: r50 layer2-4 step temporaries 3.30 GB with ``nn.remat``, 3.38 GB
-without). ``recomputed_chain`` instead ties the residuals the recomputation reads to
-the output's gradient (``residual + 0·g``): the recomputation becomes a different
-computation that can only run once that gradient exists, on every backend. Units of a
-chain are tied to each other in turn, so their recomputations do not pile up either.
-Values and gradients are unchanged.
+saved (benchmarks/README.md, ``train_step.py``). ``recomputed_chain`` instead ties the
+residuals the recomputation reads to the output's gradient (``residual + 0·g``): the
+recomputation becomes a different computation that can only run once that gradient
+exists, on every backend. Units of a chain are tied to each other in turn, so their
+recomputations do not pile up either. Values and gradients are unchanged.
 
 Modules use ``call_recomputed`` / ``call_recomputed_chain`` (ResNet blocks, adjust
 layers, RPN branches), switched on by ``config.train.remat`` (``train/step.py``).

@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from siamjax import fs
 from siamjax.data import schema
+from siamjax.datasets import UnknownDataset, dataset_spec
 from siamjax.prep.crop import context_crop, encode_jpeg
-from siamjax.prep.sources import READERS
 
 # Defaults that keep a shard around 100-300 MB of crops.
 VIDEOS_PER_SHARD = {"coco": 2000, "det": 2000, "vid": 20, "ytbb": 200}
@@ -137,11 +137,13 @@ def _shard_job(job):
 
 def prepare(dataset, src, out, workers=1, videos_per_shard=None, limit=None, progress=True):
     """Prepares ``dataset`` from ``src`` into ``out``; returns the manifest dict."""
-    if dataset not in READERS:
-        raise PrepError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(READERS))}")
+    try:
+        read_raw = dataset_spec(dataset, "prep").read_raw
+    except UnknownDataset as error:
+        raise PrepError(str(error)) from None
     if not fs.isdir(src):
         raise PrepError(f"{src}: source folder does not exist")
-    videos, read_problems = READERS[dataset](src)
+    videos, read_problems = read_raw(src)
     names = Counter(video.name for video in videos)
     for name, count in names.items():
         if count > 1:

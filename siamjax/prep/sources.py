@@ -40,8 +40,6 @@ import numpy as np
 
 from siamjax import fs
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
 
 @dataclasses.dataclass
 class RawVideo:
@@ -58,7 +56,7 @@ def numbered_images(folder: str, problems: list) -> dict:
     """{frame number: path} of a folder's images; non-numeric names are reported."""
     frames = {}
     for name in _listdir(folder):
-        if not name.lower().endswith(IMAGE_EXTENSIONS):
+        if not name.lower().endswith(fs.IMAGE_EXTENSIONS):
             continue
         match = re.fullmatch(r"(\d+)", os.path.splitext(name)[0])
         if match is None:
@@ -355,16 +353,3 @@ def read_ytbb(src: str):
     if not per_video:
         problems.append((src, "no yt_bb_detection_*.csv"))
     return videos, problems
-
-
-READERS = {
-    "custom": read_custom,
-    "synthetic": read_custom,
-    "got10k": read_got10k,
-    "lasot": read_lasot,
-    "trackingnet": read_trackingnet,
-    "vid": read_vid,
-    "det": read_det,
-    "coco": read_coco,
-    "ytbb": read_ytbb,
-}

@@ -1,12 +1,12 @@
 """Returning freed host memory to the operating system between training phases.
 
 XLA compiles and initialises through many small and medium allocations that glibc keeps
-in its heaps after they are freed; the next step then fragments them further. Measured
-on the r50 layer2-4 step at batch 8 (CPU): the process peak is 3.98 GB without a trim
-and 3.23 GB with one after model initialisation, after the state is built and after the
-step is compiled (trimming after every step changes nothing more). pysot's reference
-step peaks at 3.5-4.0 GB. Dropping JAX's tracing / lowering caches once the step is
-compiled (the compiled executable is held by the caller) returns another 0.05 GB.
+in its heaps after they are freed; the next step then fragments them further. Trimming
+after model initialisation, after the state is built and after the step is compiled
+lowers the process peak of the r50 step below pysot's (trimming after every step
+changes nothing more); dropping JAX's tracing / lowering caches once the step is
+compiled (the compiled executable is held by the caller) returns a little more. The
+figures are in benchmarks/README.md (``train_step.py``).
 """
 
 from __future__ import annotations

@@ -195,8 +195,8 @@ def fit_momentum_to_phase(state: TrainState, config, phase: int, mesh: Mesh) -> 
 
     A parameter not trained in a phase never reads or changes its buffer there, and its
     buffer is zero whenever it starts training (inactive groups accumulate nothing), so
-    it is stored as a scalar zero until then (orbax saves no empty arrays): r50 keeps
-    0.18 GB less while the backbone is frozen. Placeholders of parameters trained in
+    it is stored as a scalar zero until then (orbax saves no empty arrays), which keeps
+    the frozen backbone's momentum out of memory. Placeholders of parameters trained in
     ``phase`` become zeros of the parameter's shape, replicated over ``mesh``; full
     buffers of parameters not trained become placeholders. Either layout converts.
     """
@@ -255,7 +255,7 @@ def abstract_train_state(model, config, optimizer, phase: int, mesh: Mesh) -> Tr
     """ShapeDtypeStructs of the state the step of ``phase`` takes (replicated; momentum
     placeholders as ``fit_momentum_to_phase`` makes them), without computing anything:
     the step can be compiled before any array exists, so compilation's memory does not
-    add to the state's (r50 frozen phase: process peak 1.22 -> 1.12 GB)."""
+    add to the state's (benchmarks/README.md, ``train_step.py``)."""
     exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
     shapes = jax.eval_shape(
         lambda: init_train_state(

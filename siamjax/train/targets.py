@@ -105,13 +105,17 @@ def sample_targets(
     Returns:
       ``Targets`` without the batch axis.
     """
-    # The barrier keeps XLA from turning ``x / anchor_w`` (a constant) into a multiply by
-    # its reciprocal, which is 1 ulp off pysot's division.
+    # The barrier keeps XLA from rewriting ``x / anchor_w`` as a multiply by the reciprocal,
+    # 1 ulp off pysot's division; XLA does that when the divisor is a constant, or the
+    # broadcast of one (as the anchors become when this runs vmapped over a batch). Adding
+    # ``0 * x1`` gives the anchors the box's batch axis, so the divisor past the barrier is
+    # neither. (Boxes are finite: the pipeline rejects others.)
+    box_xyxy = jnp.asarray(box_xyxy, jnp.float32)
+    zero = box_xyxy[0] * 0.0
     corner, centre = jax.lax.optimization_barrier(
-        tuple(jnp.asarray(a) for a in training_anchors(target_config))
+        tuple(jnp.asarray(a) + zero for a in training_anchors(target_config))
     )
     size, stride = target_config.score_size, target_config.stride
-    box_xyxy = box_xyxy.astype(jnp.float32)
     x1, y1, x2, y2 = box_xyxy[0], box_xyxy[1], box_xyxy[2], box_xyxy[3]
     target_cx, target_cy = (x1 + x2) * 0.5, (y1 + y2) * 0.5
     target_w, target_h = x2 - x1, y2 - y1

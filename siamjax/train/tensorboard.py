@@ -1,73 +1,65 @@
-"""TensorBoard scalars without importing TensorFlow into the training process.
+"""TensorBoard scalars through tensorboardX, without importing TensorFlow.
 
-``tf.summary`` costs the trainer 0.48 GB of resident memory just for importing
-TensorFlow (measured: jax 0.15 GB, + TensorFlow 0.48 GB). TensorBoard reads plain
-event files: TFRecord-framed ``Event`` protocol buffers (``tensorboard.compat.proto``,
-pure protobuf) with masked CRC-32C checksums (google-crc32c), which is all this writes,
-through the path layer (``siamjax/fs.py``: TensorFlow's file system only for URLs).
+``tf.summary`` (and ``tensorboard``'s own event writer, which opens files with
+``tf.io.gfile``) would import TensorFlow into the trainer, which costs about half a
+gigabyte of resident memory (benchmarks/README.md). tensorboardX writes the same event
+files in pure Python. URL log directories (``gs://``, ...) reach it through the path
+layer (``siamjax/fs.py``), registered as tensorboardX's writer factory for each URL
+scheme.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import struct
-import time
-
 from siamjax import fs
-from siamjax.data.schema import masked_crc32c
 
 
-def tfrecord_frame(data: bytes) -> bytes:
-    """One TFRecord: length, its masked CRC, the data, the data's masked CRC."""
-    header = struct.pack("<Q", len(data))
-    return (
-        header
-        + struct.pack("<I", masked_crc32c(header))
-        + data
-        + struct.pack("<I", masked_crc32c(data))
-    )
+class _PathLayerFactory:
+    """tensorboardX's writer-factory interface over ``siamjax.fs``."""
+
+    def open(self, path):
+        return fs.open_file(path, "wb")
+
+    def directory_check(self, path):
+        fs.makedirs(path)
+
+
+def _register_url_schemes(logdir: str) -> None:
+    from tensorboardX import record_writer
+
+    if "://" in logdir:
+        record_writer.register_writer_factory(logdir.split("://", 1)[0], _PathLayerFactory())
 
 
 class ScalarWriter:
     """``writer.scalars(step, {'loss': 0.3, ...})`` into ``logdir/events.out.tfevents.*``."""
 
     def __init__(self, logdir: str):
-        from tensorboard.compat.proto import event_pb2
+        from tensorboardX import FileWriter
 
-        fs.makedirs(logdir)
-        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
-        self.path = fs.join(logdir, name)
-        self._stream = fs.open_file(self.path, "wb")
-        self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
-
-    def _write(self, event) -> None:
-        self._stream.write(tfrecord_frame(event.SerializeToString()))
+        _register_url_schemes(logdir)
+        # Flushed by ``flush()`` / ``close()``: the trainer calls them at its log intervals.
+        self._writer = FileWriter(logdir, max_queue=1000, flush_secs=3600)
+        self.path = self._writer.get_logdir()
 
     def restart(self, step: int) -> None:
         """Marks a resumed run: TensorBoard drops what earlier event files logged after
         ``step`` (a ``SessionLog.START`` event, its convention for restarts)."""
-        from tensorboard.compat.proto import event_pb2
+        from tensorboardX.proto import event_pb2
 
         start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-        self._write(event_pb2.Event(wall_time=time.time(), step=int(step), session_log=start))
+        self._writer.add_event(event_pb2.Event(step=int(step), session_log=start))
 
     def scalars(self, step: int, values: dict) -> None:
-        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboardX.summary import scalar
 
-        summary = summary_pb2.Summary(
-            value=[
-                summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
-                for tag, value in values.items()
-            ]
-        )
-        self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+        for tag, value in values.items():
+            self._writer.add_summary(scalar(tag, float(value)), global_step=int(step))
 
     def flush(self) -> None:
-        if self._stream is not None:
-            self._stream.flush()
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
+from siamjax.datasets import load_benchmark
 from siamjax.eval import results
 from siamjax.eval.benchmarks import (
     BenchmarkError,
-    load_benchmark,
     read_custom,
     read_got10k,
     read_lasot,

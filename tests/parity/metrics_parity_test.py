@@ -17,17 +17,16 @@ import pytest
 
 from siamjax.eval import metrics, results, vot_metrics
 from siamjax.eval.region import vot_overlap
-from tests.parity.reference_runner import PYSOT_DIR
+from tests.parity.reference_runner import pysot_dir
 
 pytestmark = pytest.mark.parity
 
 
 @pytest.fixture(scope="module")
 def toolkit():
-    if not PYSOT_DIR:
-        pytest.skip("SIAMJAX_PYSOT_DIR is not set")
-    if PYSOT_DIR not in sys.path:
-        sys.path.insert(0, PYSOT_DIR)
+    directory = pysot_dir()
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
     try:
         from toolkit.utils import region  # noqa: F401
     except ImportError as error:

@@ -16,7 +16,6 @@ Runs only when SIAMJAX_PYSOT_DIR points at a pysot checkout and torch is importa
 from __future__ import annotations
 
 import copy
-import types
 
 import jax
 import numpy as np
@@ -33,8 +32,10 @@ from tests.parity.reference_runner import (
     build_pysot_model,
     calibrate_batch_norm,
     nchw,
+    pysot_anchor_targets,
     real_crops,
     require_pysot,
+    set_training_phase,
 )
 
 pytestmark = pytest.mark.parity
@@ -51,54 +52,6 @@ MEASURED: dict[str, float] = {}
 
 
 # ---------------------------------------------------------------- row 11: targets
-
-
-class _KeyedNumpy:
-    """Stands in for ``np`` inside pysot's anchor_target module.
-
-    Every one-argument ``where`` (a candidate set) is recorded with the keys of its
-    kind; ``random.shuffle`` then orders the indices of the set it is called for by
-    those keys, so pysot keeps the members of smallest key, as ``sample_targets`` does.
-    """
-
-    def __init__(self, keys_in_where_order):
-        self._keys = list(keys_in_where_order)  # (S, S, A) arrays, one per where() call
-        self._pending = []
-        self.random = types.SimpleNamespace(shuffle=self._shuffle)
-
-    def __getattr__(self, name):
-        return getattr(np, name)
-
-    def where(self, *args):
-        result = np.where(*args)
-        if len(args) == 1:
-            self._pending.append((result, self._keys.pop(0)))
-        return result
-
-    def _shuffle(self, indices):
-        while self._pending:
-            (anchor, row, col), keys = self._pending.pop(0)
-            if anchor.size == indices.size:  # the set this select() is drawing from
-                indices[:] = indices[np.argsort(keys[row, col, anchor], kind="stable")]
-                return
-        raise AssertionError("shuffle() called for a set that was never recorded")
-
-
-def _pysot_targets(box_xyxy, negative, pos_keys, neg_keys):
-    require_pysot()
-    from pysot.datasets import anchor_target as module
-    from pysot.utils.bbox import Corner
-
-    keys = [neg_keys] if negative else [pos_keys, neg_keys]
-    original = module.np
-    module.np = _KeyedNumpy(keys)
-    try:
-        label, delta, weight, _ = module.AnchorTarget()(
-            Corner(*[float(v) for v in box_xyxy]), 25, neg=negative
-        )
-    finally:
-        module.np = original
-    return label, delta, weight
 
 
 def _target_cases():
@@ -134,7 +87,7 @@ def test_anchor_targets_equal_pysot_for_injected_draws():
             np.asarray(jax.random.uniform(k, (25, 25, 5)))
             for k in jax.random.split(jax.random.fold_in(key, index))
         )
-        label, delta, weight = _pysot_targets(box, negative, pos_keys, neg_keys)
+        label, delta, weight = pysot_anchor_targets(box, negative, pos_keys, neg_keys)
         ours = sample(np.asarray(box, np.float32), np.asarray(negative), pos_keys, neg_keys)
         ours_label = np.asarray(ours.label).transpose(2, 0, 1)
         ours_delta = np.asarray(ours.delta).transpose(3, 2, 0, 1)
@@ -153,25 +106,6 @@ def test_anchor_targets_equal_pysot_for_injected_draws():
 
 
 # ------------------------------------------------------ row 13: loss and gradients
-
-
-def _set_pysot_phase(torch_model, phase: int, train_layers) -> None:
-    """pysot's ``build_opt_lr`` modes: backbone frozen with eval BN; then ``train_layers``
-    trainable with train-mode BN."""
-    torch = require_pysot()
-    torch_model.train()
-    for param in torch_model.backbone.parameters():
-        param.requires_grad = False
-    for module in torch_model.backbone.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.eval()
-    if phase == 1:
-        for layer in train_layers:
-            for param in getattr(torch_model.backbone, layer).parameters():
-                param.requires_grad = True
-            for module in getattr(torch_model.backbone, layer).modules():
-                if isinstance(module, torch.nn.BatchNorm2d):
-                    module.train()
 
 
 def _tree_from_state_dict(state_dict, shapes, collection):
@@ -256,7 +190,7 @@ def _pysot_loss_and_grads(r50, targets, phase, train_layers, dtype):
     torch = require_pysot()
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     torch_model = copy.deepcopy(r50["torch_model"]).to(torch_dtype)
-    _set_pysot_phase(torch_model, phase, train_layers)
+    set_training_phase(torch_model, phase, train_layers)
 
     def tensor(array, axes):
         return torch.from_numpy(np.ascontiguousarray(np.asarray(array).transpose(axes)))
@@ -361,7 +295,7 @@ def _pysot_optimizer(torch_model, cfg, phase: int, epoch: int):
     torch = require_pysot()
     from pysot.utils.lr_scheduler import build_lr_scheduler
 
-    _set_pysot_phase(torch_model, phase, cfg.BACKBONE.TRAIN_LAYERS)
+    set_training_phase(torch_model, phase, cfg.BACKBONE.TRAIN_LAYERS)
     groups = [
         {
             "params": [p for p in torch_model.backbone.parameters() if p.requires_grad],

@@ -16,7 +16,6 @@ def tiny_config(batch_size=8, group_size=4, steps_per_epoch=4, epochs=3, train_e
     config.model.rpn = ml_collections.ConfigDict(
         {
             "name": "depthwise_rpn",
-            "anchor_num": 5,
             "out_channels": 8,
             "correlation": "depthwise",
         }  # fmt: skip

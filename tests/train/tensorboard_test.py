@@ -1,4 +1,4 @@
-"""The TensorFlow-free event writer: files that TensorFlow and TensorBoard read back."""
+"""The TensorFlow-free event writer (tensorboardX): files TensorFlow and TensorBoard read."""
 
 import os
 import subprocess
@@ -32,7 +32,7 @@ def test_scalars_are_read_back_by_tensorflow_and_tensorboard(tmp_path):
     (name,) = os.listdir(tmp_path)
     # TFRecordDataset checks both CRCs of every record: a wrong checksum raises.
     records = list(tf.data.TFRecordDataset(str(tmp_path / name)).as_numpy_iterator())
-    assert len(records) == 3  # file version + two steps
+    assert len(records) == 5  # file version + one event per scalar
     accumulator = event_accumulator.EventAccumulator(str(tmp_path))
     accumulator.Reload()
     losses = accumulator.Scalars("loss")

@@ -1,0 +1,96 @@
+"""Config + checkpoint -> model, network or tracker: the one way every entry point loads.
+
+The CLI (``track``, ``eval``, ``hp-search``, ``info``, ``export``), the Python API
+(``siamjax.api``), the toolkit integrations and the quickstart all go through here, so a
+missing checkpoint or one of another architecture gives the same one-line
+``CheckpointError`` everywhere (the CLI prints it and exits 2).
+
+    from siamjax.loading import load_tracker
+    tracker = load_tracker("configs/siamrpn_r50_l234_dwxcorr.py", "checkpoints/r50")
+    tracker.init(frame_bgr, (x, y, w, h))
+    box_xywh, score = tracker.track(next_frame_bgr)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ml_collections
+
+from siamjax.config_loader import apply_overrides, load_config
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or does not fit the config's model (one line)."""
+
+
+def resolve_config(config: str | ml_collections.ConfigDict, overrides: Sequence[str] = ()):
+    """A config from a spec (``path.py[:arg]``) or an existing ConfigDict, with
+    ``a.b=value`` overrides applied."""
+    if isinstance(config, str):
+        config = load_config(config)
+    return apply_overrides(config, list(overrides)) if overrides else config
+
+
+def build_configured_model(config):
+    """The config's model, formulated as ``config.backend`` resolves on this backend."""
+    from siamjax.backend import resolve_policy
+    from siamjax.models import build_model
+
+    return build_model(config.model, resolve_policy(config).formulation)
+
+
+def load_checkpoint(checkpoint: str, model=None) -> dict:
+    """The variables of an orbax checkpoint directory (numpy arrays), checked against
+    ``model`` when given. Raises ``CheckpointError`` naming the checkpoint, and for a
+    mismatch the first differing parameter with both shapes."""
+    from siamjax.checkpoints import load_variables
+    from siamjax.models import VariablesMismatch, check_variables
+
+    try:
+        variables = load_variables(checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise CheckpointError(f"{checkpoint}: cannot load checkpoint ({error})") from None
+    if model is not None:
+        try:
+            check_variables(model, variables)
+        except VariablesMismatch as error:
+            raise CheckpointError(f"{checkpoint}: {error}") from None
+    return variables
+
+
+def load_model(config, checkpoint: str, overrides: Sequence[str] = ()):
+    """``(model, variables, config)``: the config's model and the checked checkpoint."""
+    config = resolve_config(config, overrides)
+    model = build_configured_model(config)
+    return model, load_checkpoint(checkpoint, model), config
+
+
+def load_network(
+    config, weights: str | Mapping[str, Any], overrides: Sequence[str] = (), batch_mode=None
+):
+    """A ``TrackerNetwork`` of the config's model with ``weights``: a checkpoint directory
+    or variables already in memory (e.g. just trained). ``batch_mode``: as
+    ``TrackerNetwork`` (default: the backend policy's)."""
+    from siamjax.models import VariablesMismatch
+    from siamjax.tracking import TrackerNetwork
+
+    config = resolve_config(config, overrides)
+    if isinstance(weights, str):
+        source, variables = weights, load_checkpoint(weights)
+    else:
+        source, variables = "variables in memory", weights
+    try:
+        return TrackerNetwork.from_config(config, variables, batch_mode)  # checks the fit
+    except VariablesMismatch as error:
+        raise CheckpointError(f"{source}: {error}") from None
+
+
+def load_tracker(config, weights: str | Mapping[str, Any], overrides: Sequence[str] = ()):
+    """The tracker ``config.track.type`` names (``init(frame, box_xywh)`` /
+    ``track(frame) -> (box_xywh, score)``) over ``load_network(config, weights)``."""
+    from siamjax.tracking import build_tracker
+
+    config = resolve_config(config, overrides)
+    return build_tracker(config, load_network(config, weights))
