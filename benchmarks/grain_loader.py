@@ -48,7 +48,8 @@ def grain_iterator(input_config, seed: int, batch_size: int, workers: int, posit
         grain.MapDataset.range(position, 10**9)
         .map(_Sample(input_config, seed))
         .batch(batch_size, drop_remainder=True)
-        .to_iter_dataset()
+        # One read thread per worker process: more only contend for its GIL.
+        .to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
     )
     if workers:
         dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
@@ -76,6 +77,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import grain
+    from absl import flags
+
+    # grain's multiprocessing reads absl flags: they must be parsed in the main process
+    # (an absl app does it; a plain script or library caller has to).
+    flags.FLAGS(["grain_loader"])
 
     from siamjax.config_defaults import input_config
     from siamjax.data.workers import WorkerPairIterator
@@ -102,8 +108,8 @@ def main() -> None:
         iterator = grain_iterator(config, 0, args.batch, args.workers)
         rate = pairs_per_second(iterator, args.seconds)
         del iterator
-        print(f"grain {grain.__name__} mp_prefetch: {rate:.0f} pairs/s ({args.workers} "
-              f"processes, batch {args.batch})")  # fmt: skip
+        print(f"grain mp_prefetch: {rate:.0f} pairs/s ({args.workers} processes, "
+              f"batch {args.batch})")  # fmt: skip
 
         # Exact resume: three batches straight, against two, a saved state, a fresh
         # iterator restored from it, and its next batch.

@@ -5,6 +5,7 @@ A prepared dataset is a folder (any ``tf.io.gfile`` URL)::
     DIR/manifest.json                       counts, shards, skipped items with reasons
     DIR/<dataset>-00000-of-00012.tfrecord   records, one per (video, track, frame)
     DIR/<dataset>-00000-of-00012.index.json one row per record: where it is and its box
+    DIR/dataset_info.json, features.json    TFDS metadata (siamjax/prep/tfds_metadata.py)
 
 Each record is a ``tf.train.Example`` with ``dataset``, ``video``, ``track`` (bytes),
 ``frame`` (int64), ``box`` (4 floats: x1, y1, x2, y2 of the target in the *original*

@@ -27,6 +27,7 @@ from siamjax import fs
 from siamjax.data import schema
 from siamjax.datasets import UnknownDataset, dataset_spec
 from siamjax.prep.crop import context_crop, encode_jpeg
+from siamjax.prep.tfds_metadata import write_tfds_metadata
 
 # Defaults that keep a shard around 100-300 MB of crops.
 VIDEOS_PER_SHARD = {"coco": 2000, "det": 2000, "vid": 20, "ytbb": 200}
@@ -184,6 +185,7 @@ def prepare(dataset, src, out, workers=1, videos_per_shard=None, limit=None, pro
     bar.close()
     manifest = build_manifest(dataset, src, results, read_problems, len(videos), len(done))
     fs.write_text(fs.join(out, schema.MANIFEST), json.dumps(manifest, indent=1))
+    write_tfds_metadata(out, manifest)  # readable by tfds.builder_from_directory too
     return manifest
 
 

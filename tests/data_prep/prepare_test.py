@@ -69,6 +69,28 @@ def test_prep_is_deterministic_and_resumable(tmp_path):
     assert again["counts"] == first["counts"]
 
 
+def test_prepared_folder_is_readable_with_tfds(tmp_path):
+    import tensorflow_datasets as tfds
+
+    src, out = str(tmp_path / "raw"), str(tmp_path / "out")
+    write_custom(src, videos=3)
+    manifest = prepare("custom", src, out, videos_per_shard=1, progress=False)
+    builder = tfds.builder_from_directory(out)
+    assert builder.info.splits["train"].num_examples == manifest["counts"]["records"]
+    assert builder.info.splits["train"].num_shards == len(manifest["shards"])
+    ours = _records(out)  # shard order, OpenCV decoding (BGR)
+    theirs = list(tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False)))
+    assert len(theirs) == len(ours)
+    for (video, box, image), example in zip(ours, theirs):
+        assert example["video"].decode() == video
+        np.testing.assert_array_equal(example["box"], box)
+        assert example["image"].shape == (511, 511, 3)
+        # TensorFlow's default JPEG decoder (fast IDCT) is within a few grey levels of
+        # OpenCV's; channels are RGB.
+        difference = np.abs(example["image"].astype(int) - image[..., ::-1].astype(int))
+        assert difference.mean() < 1.0 and difference.max() <= 16
+
+
 def _bad_dataset(root):
     """Custom layout with one problem per sequence, plus one good sequence."""
     write_custom(root, videos=1)  # seq0 is good
