@@ -76,7 +76,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="loader processes")
     args = parser.parse_args()
 
-    import grain
     from absl import flags
 
     # grain's multiprocessing reads absl flags: they must be parsed in the main process
