@@ -147,4 +147,17 @@ def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
         f">= +{MIN_MARGIN_OVER_STATIC})"
     )
     print(f"report: {os.path.join(workdir, 'report.json')}; plots: {', '.join(written['plots'])}")
+    print(next_step(workdir, summary["model_dir"], test_videos[0]))
     return report
+
+
+def next_step(workdir: str, model_dir: str, video) -> str:
+    """The command that tracks a held-out sequence with the trained model into an mp4."""
+    box = ",".join(f"{value:g}" for value in video.gt[0][:4])
+    sequence = os.path.join(workdir, "data", "raw", "test", video.name)
+    out = os.path.join(workdir, f"tracked_{video.name}.mp4")
+    return (
+        "next: track a held-out sequence with the model you trained:\n"
+        f"  siamjax track --config {os.path.relpath(DEFAULT_CONFIG)} --checkpoint {model_dir} "
+        f"--video {sequence} --init {box} --out {out}"
+    )

@@ -10,10 +10,10 @@ from siamjax.config_loader import apply_overrides, load_config
 from siamjax.quickstart import DEFAULT_CONFIG, run_quickstart
 
 
-def test_quickstart_stages_report_and_resume(tmp_path, capsys):
+def test_quickstart_stages_report_and_resume(tmp_path, capsys, recwarn):
     config = apply_overrides(load_config(DEFAULT_CONFIG), [
         "model.backbone.channels=(4, 8, 8, 8, 8)", "model.rpn.out_channels=8",
-        "train.batch_size=4", "train.bn_group_size=4", "input.videos_per_epoch=8",
+        "train.batch_size=8", "train.bn_group_size=4", "input.videos_per_epoch=16",
         "train.tensorboard=False",
     ])  # fmt: skip
     report = run_quickstart(str(tmp_path), config, videos=10, max_steps=3, workers=1)
@@ -31,6 +31,10 @@ def test_quickstart_stages_report_and_resume(tmp_path, capsys):
     assert len(set(lines)) == 1
     out = capsys.readouterr().out
     assert "training worked:" in out and "| static |" in out
+    assert not [w for w in recwarn if "does not divide" in str(w.message)]
+    # the suggested next command tracks a held-out sequence from its first box
+    command = out.split("next: track a held-out sequence with the model you trained:\n")[1]
+    assert command.split()[:2] == ["siamjax", "track"] and "--init" in command
     # a second run reuses data, checkpoints and results
     again = run_quickstart(str(tmp_path), config, videos=10, max_steps=3, workers=1)
     assert again["trained"] == report["trained"]

@@ -1,0 +1,170 @@
+"""Regenerates the measured parts of README.md, so no number there is typed by hand.
+
+    # measure (from a fresh clone; each part optional), then rewrite README.md:
+    python docs/update_readme.py --quickstart runs/quickstart --tests
+
+``--quickstart DIR`` runs ``siamjax quickstart --workdir DIR`` (install excluded) unless
+DIR already holds a finished ``report.json``, records its scores, wall time and the
+machine in ``docs/measured.json`` and draws ``docs/images/quickstart_tracked.png`` (a
+held-out frame with the trained tracker's box and the ground truth). ``--tests`` times
+the README's test command (install included, as a fresh clone runs it). Without
+options the script only re-renders README.md from ``docs/measured.json``; a test checks
+that the README matches it.
+
+README.md holds the generated text between ``<!-- measured:NAME -->`` and
+``<!-- /measured:NAME -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+MEASURED = os.path.join(ROOT, "docs", "measured.json")
+PICTURE = os.path.join(ROOT, "docs", "images", "quickstart_tracked.png")
+TRACKERS = ("trained", "static", "untrained")
+
+
+def _minutes(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+def render(measured: dict) -> dict[str, str]:
+    """The README's generated blocks (name -> markdown) from ``docs/measured.json``."""
+    blocks = {}
+    quickstart = measured.get("quickstart")
+    if quickstart:
+        blocks["quickstart-time"] = (
+            f"{_minutes(quickstart['seconds'])} on {quickstart['machine']}, install excluded"
+        )
+        rows = [
+            "| tracker | success AUC | precision (20 px) | norm. precision |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name in TRACKERS:
+            scores = quickstart["report"][name]
+            rows.append(
+                f"| {name} | {scores['success_auc']:.3f} | {scores['precision']:.3f} | "
+                f"{scores['norm_precision']:.3f} |"
+            )
+        blocks["quickstart-table"] = "\n".join(rows)
+    tests = measured.get("tests")
+    if tests:
+        blocks["tests-time"] = (
+            f"{_minutes(tests['seconds'])} on {tests['machine']} from a fresh clone, "
+            f"install included ({tests['summary']})"
+        )
+    return blocks
+
+
+def apply_blocks(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with every ``<!-- measured:NAME -->...<!-- /measured:NAME -->`` replaced."""
+    for name, content in blocks.items():
+        pattern = re.compile(
+            rf"(<!-- measured:{re.escape(name)} -->)(.*?)(<!-- /measured:{re.escape(name)} -->)",
+            re.DOTALL,
+        )
+        if not pattern.search(text):
+            raise ValueError(f"README.md has no <!-- measured:{name} --> block")
+        separator = "\n" if "\n" in content else ""
+        replacement = f"{separator}{content}{separator}"
+        text = pattern.sub(
+            lambda match, middle=replacement: f"{match.group(1)}{middle}{match.group(3)}", text
+        )
+    return text
+
+
+def machine() -> str:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as stream:
+            names = [line.split(":", 1)[1].strip() for line in stream if "model name" in line]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    return f"{cores} cores ({model})"
+
+
+def measure_quickstart(workdir: str) -> dict:
+    report_path = os.path.join(workdir, "report.json")
+    if not os.path.isfile(report_path):
+        started = time.time()
+        subprocess.run(["siamjax", "quickstart", "--workdir", workdir], check=True)
+        print(f"quickstart: {time.time() - started:.0f} s")
+    with open(report_path) as stream:
+        report = json.load(stream)
+    draw_tracked_frame(workdir)
+    return {"seconds": report["seconds"], "machine": machine(),
+            "report": {name: report[name] for name in TRACKERS}}  # fmt: skip
+
+
+def draw_tracked_frame(workdir: str) -> None:
+    """A held-out frame: ground truth (green) and the trained tracker's box (yellow)."""
+    import cv2
+    import numpy as np
+
+    from siamjax.eval.benchmarks import read_custom
+    from siamjax.eval.results import read_boxes
+
+    videos = read_custom(os.path.join(workdir, "data", "raw", "test"))
+    video = videos[0]
+    boxes = read_boxes(os.path.join(workdir, "results", "trained"), "custom", video.name,
+                       len(video))  # fmt: skip
+    index = len(video) * 2 // 3
+    frame = cv2.imread(video.frames[index])
+    for box, colour in ((video.gt[index], (0, 200, 0)), (boxes[index], (0, 220, 255))):
+        x, y, w, h = (int(round(v)) for v in np.asarray(box)[:4])
+        cv2.rectangle(frame, (x, y), (x + w, y + h), colour, 2)
+    os.makedirs(os.path.dirname(PICTURE), exist_ok=True)
+    cv2.imwrite(PICTURE, frame, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def measure_tests() -> dict:
+    sys.path.insert(0, ROOT)
+    from tests.readme import test_command
+
+    started = time.time()
+    result = subprocess.run(["bash", "-c", test_command()], cwd=ROOT, capture_output=True,
+                            text=True, check=True)  # fmt: skip
+    summary = result.stdout.strip().splitlines()[-1]
+    summary = re.sub(r" in [0-9.]+s.*", "", summary)  # pytest's own time: ours is wall time
+    return {"seconds": time.time() - started, "machine": machine(), "summary": summary}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quickstart", metavar="DIR", help="measure the quickstart in DIR")
+    parser.add_argument("--tests", action="store_true", help="time the README's test command")
+    args = parser.parse_args(argv)
+    measured = {}
+    if os.path.isfile(MEASURED):
+        with open(MEASURED) as stream:
+            measured = json.load(stream)
+    if args.quickstart:
+        measured["quickstart"] = measure_quickstart(args.quickstart)
+    if args.tests:
+        measured["tests"] = measure_tests()
+    if args.quickstart or args.tests:
+        with open(MEASURED, "w") as stream:
+            json.dump(measured, stream, indent=2)
+            stream.write("\n")
+    with open(README, encoding="utf-8") as stream:
+        text = stream.read()
+    with open(README, "w", encoding="utf-8") as stream:
+        stream.write(apply_blocks(text, render(measured)))
+    print(f"README.md regenerated from {os.path.relpath(MEASURED, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The README's measured numbers come from docs/measured.json through docs/update_readme.py."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "update_readme", os.path.join(REPO_ROOT, "docs", "update_readme.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_numbers_are_the_rendered_measurements():
+    script = _script()
+    with open(script.MEASURED) as stream:
+        measured = json.load(stream)
+    with open(script.README, encoding="utf-8") as stream:
+        readme = stream.read()
+    assert {"quickstart", "tests"} <= set(measured)
+    assert script.apply_blocks(readme, script.render(measured)) == readme, (
+        "README.md is out of date: run python docs/update_readme.py"
+    )
+    assert os.path.isfile(script.PICTURE)
+
+
+def test_render_and_apply_blocks():
+    script = _script()
+    scores = {"success_auc": 0.61234, "precision": 0.8, "norm_precision": 0.75}
+    measured = {
+        "quickstart": {"seconds": 484.4, "machine": "2 cores (X)",
+                       "report": {name: scores for name in script.TRACKERS}},
+        "tests": {"seconds": 61, "machine": "2 cores (X)", "summary": "3 passed"},
+    }  # fmt: skip
+    blocks = script.render(measured)
+    assert blocks["quickstart-time"] == "8 min 4 s on 2 cores (X), install excluded"
+    assert "| trained | 0.612 | 0.800 | 0.750 |" in blocks["quickstart-table"]
+    text = "a <!-- measured:tests-time -->old<!-- /measured:tests-time --> b"
+    assert script.apply_blocks(text, {"tests-time": "new"}) == (
+        "a <!-- measured:tests-time -->new<!-- /measured:tests-time --> b"
+    )
+    with pytest.raises(ValueError, match="measured:quickstart-table"):
+        script.apply_blocks(text, {"quickstart-table": "x"})
