@@ -121,9 +121,11 @@ def draw_tracked_frame(workdir: str) -> None:
     boxes = read_boxes(os.path.join(workdir, "results", "trained"), "custom", video.name,
                        len(video))  # fmt: skip
     index = len(video) * 2 // 3
-    frame = cv2.imread(video.frames[index])
+    scale = 2  # the synthetic frames are 320x240
+    frame = cv2.imread(video.frame_paths[index])
+    frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     for box, colour in ((video.gt[index], (0, 200, 0)), (boxes[index], (0, 220, 255))):
-        x, y, w, h = (int(round(v)) for v in np.asarray(box)[:4])
+        x, y, w, h = (int(round(v * scale)) for v in np.asarray(box)[:4])
         cv2.rectangle(frame, (x, y), (x + w, y + h), colour, 2)
     os.makedirs(os.path.dirname(PICTURE), exist_ok=True)
     cv2.imwrite(PICTURE, frame, [cv2.IMWRITE_PNG_COMPRESSION, 9])

@@ -24,7 +24,7 @@ def test_readme_numbers_are_the_rendered_measurements():
         measured = json.load(stream)
     with open(script.README, encoding="utf-8") as stream:
         readme = stream.read()
-    assert {"quickstart", "tests"} <= set(measured)
+    assert "quickstart" in measured
     assert script.apply_blocks(readme, script.render(measured)) == readme, (
         "README.md is out of date: run python docs/update_readme.py"
     )
