@@ -30,7 +30,16 @@ setup(
         "tensorboard>=2.20",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "got10k>=0.1.3"],
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "ruff>=0.6",
+            "got10k>=0.1.3",
+            "onnx>=1.17",
+            "onnxruntime>=1.20",
+        ],
+        # ONNX export (`siamjax export --format onnx`) and the onnxruntime tracker backend.
+        "onnx": ["onnx>=1.17", "onnxruntime>=1.20"],
         # Accelerators, following JAX's own extras (its installation guide): NVIDIA GPUs
         # with CUDA 13 (or 12) from pip wheels, Cloud TPU VMs with libtpu.
         "cuda": ["jax[cuda13]>=0.10"],

@@ -67,30 +67,53 @@ def load_model(config, checkpoint: str, overrides: Sequence[str] = ()):
     return model, load_checkpoint(checkpoint, model), config
 
 
+BACKENDS = ("jax", "onnxruntime", "auto")
+
+
 def load_network(
-    config, weights: str | Mapping[str, Any], overrides: Sequence[str] = (), batch_mode=None
+    config,
+    weights: str | Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    batch_mode=None,
+    backend: str = "jax",
 ):
-    """A ``TrackerNetwork`` of the config's model with ``weights``: a checkpoint directory
-    or variables already in memory (e.g. just trained). ``batch_mode``: as
-    ``TrackerNetwork`` (default: the backend policy's)."""
+    """The tracker network of the config's model with ``weights``: a checkpoint directory
+    or variables already in memory (e.g. just trained).
+
+    ``backend``: 'jax' (``TrackerNetwork``; ``batch_mode`` as there), 'onnxruntime'
+    (``OnnxTrackerNetwork``: the plain model exported to ONNX in memory) or 'auto' (the
+    faster of the two for this model on this machine: ``tracking/backend_choice.py``).
+    """
     from siamjax.models import VariablesMismatch
     from siamjax.tracking import TrackerNetwork
 
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     config = resolve_config(config, overrides)
     if isinstance(weights, str):
         source, variables = weights, load_checkpoint(weights)
     else:
         source, variables = "variables in memory", weights
     try:
+        if backend == "onnxruntime":
+            from siamjax.tracking.onnx_network import OnnxTrackerNetwork
+
+            return OnnxTrackerNetwork.from_config(config, variables)
+        if backend == "auto":
+            from siamjax.tracking.backend_choice import fastest_network
+
+            return fastest_network(config, variables, batch_mode)
         return TrackerNetwork.from_config(config, variables, batch_mode)  # checks the fit
     except VariablesMismatch as error:
         raise CheckpointError(f"{source}: {error}") from None
 
 
-def load_tracker(config, weights: str | Mapping[str, Any], overrides: Sequence[str] = ()):
+def load_tracker(
+    config, weights: str | Mapping[str, Any], overrides: Sequence[str] = (), backend="jax"
+):
     """The tracker ``config.track.type`` names (``init(frame, box_xywh)`` /
-    ``track(frame) -> (box_xywh, score)``) over ``load_network(config, weights)``."""
+    ``track(frame) -> (box_xywh, score)``) over ``load_network(config, weights, backend)``."""
     from siamjax.tracking import build_tracker
 
     config = resolve_config(config, overrides)
-    return build_tracker(config, load_network(config, weights))
+    return build_tracker(config, load_network(config, weights, backend=backend))

@@ -75,13 +75,24 @@ def load_videos(args):
     return videos
 
 
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=("jax", "onnxruntime", "auto"),
+        default="jax",
+        help="run the network with JAX, or with ONNX Runtime (the model exported to ONNX in "
+        "memory; needs the [onnx] extra); 'auto' times both here and uses the faster",
+    )
+
+
 def tracker_from_args(args, overrides):
-    """``(config, tracker)`` of ``--config`` (with overrides) and ``--checkpoint``."""
+    """``(config, tracker)`` of ``--config`` (with overrides), ``--checkpoint`` and
+    ``--backend``."""
     from siamjax.loading import load_tracker, resolve_config
 
     config = resolve_config(args.config, overrides)
     try:
-        return config, load_tracker(config, args.checkpoint)
+        return config, load_tracker(config, args.checkpoint, backend=args.backend)
     except ValueError as error:  # CheckpointError, or a config the tracker rejects
         raise CommandError(str(error)) from error
 

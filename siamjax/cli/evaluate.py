@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from siamjax.cli.common import (
     CommandError,
+    add_backend_argument,
     add_config_argument,
     add_dataset_arguments,
     add_subcommand,
@@ -30,6 +31,7 @@ def add_parser(subcommands) -> None:
     add_dataset_arguments(parser)
     parser.add_argument("--out", required=True, help="result folder of this tracker")
     parser.add_argument("--batch", type=int, default=1, help="videos tracked in lockstep")
+    add_backend_argument(parser)
     add_video_names_argument(parser)
     parser.set_defaults(handler=run)
 

@@ -9,21 +9,25 @@ def add_parser(subcommands) -> None:
     parser = add_subcommand(
         subcommands,
         "export",
-        help="write the tracker network as jax.export artifacts for CPU, GPU and TPU",
+        help="write the tracker network as jax.export artifacts (CPU, GPU, TPU) or ONNX",
         description=(
-            "Lower the template and search functions, weights inside, for each platform "
-            "with that platform's backend policy, and serialize them (jax.export) with a "
-            "manifest.json. Works on a CPU-only machine; plain JAX loads and calls the "
-            "artifacts (README, 'GPU and TPU')."
+            "--format jax: lower the template and search functions, weights inside, for "
+            "each platform with that platform's backend policy, and serialize them "
+            "(jax.export); plain JAX loads and calls them (docs/accelerators.md). "
+            "--format onnx: template and search ONNX models of the plain formulation, "
+            "weights inside, for ONNX Runtime or any ONNX tool (docs/models.md). Both write "
+            "a manifest.json and work on a CPU-only machine."
         ),
     )
     add_config_argument(parser)
     parser.add_argument("--checkpoint", required=True, help="orbax checkpoint directory")
     parser.add_argument("--out", required=True, help="output folder (may be gs://)")
+    parser.add_argument("--format", choices=("jax", "onnx"), default="jax", help="artifact format")
     parser.add_argument(
         "--platforms",
         default="cpu,cuda,tpu",
-        help="comma-separated platforms to lower for (cpu, cuda, rocm, tpu); default: %(default)s",
+        help="--format jax: comma-separated platforms to lower for (cpu, cuda, rocm, tpu); "
+        "default: %(default)s",
     )
     parser.add_argument(
         "--batch-sizes",
@@ -46,6 +50,14 @@ def run(args, overrides) -> int:
         raise CommandError(f"--batch-sizes {args.batch_sizes!r}: expected positive integers")
     batch_sizes = tuple(int(size) for size in sizes)
     _, variables, config = load_model(args.config, args.checkpoint, overrides)
-    manifest = export_tracker(config, variables, args.out, platforms, batch_sizes)
+    if args.format == "onnx":
+        from siamjax.onnx_export import OnnxExportError, export_onnx
+
+        try:
+            manifest = export_onnx(config, variables, args.out, batch_sizes)
+        except (OnnxExportError, ImportError) as error:
+            raise CommandError(f"ONNX export of {config.name}: {error}") from error
+    else:
+        manifest = export_tracker(config, variables, args.out, platforms, batch_sizes)
     print(f"{len(manifest['artifacts'])} artifacts and manifest.json written to {args.out}")
     return 0

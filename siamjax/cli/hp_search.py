@@ -6,6 +6,7 @@ import json
 
 from siamjax.cli.common import (
     CommandError,
+    add_backend_argument,
     add_config_argument,
     add_dataset_arguments,
     add_subcommand,
@@ -35,6 +36,7 @@ def add_parser(subcommands) -> None:
     parser.add_argument("--window-influence", help="comma-separated values")
     parser.add_argument("--lr", help="comma-separated values")
     parser.add_argument("--batch", type=int, default=8, help="settings tracked side by side")
+    add_backend_argument(parser)
     add_video_names_argument(parser)
     parser.set_defaults(handler=run)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from siamjax.cli.common import (
     CommandError,
+    add_backend_argument,
     add_config_argument,
     add_subcommand,
     tracker_from_args,
@@ -34,6 +35,7 @@ def add_parser(subcommands) -> None:
         "y + h/2), to reproduce an eval run's boxes",
     )
     parser.add_argument("--out", help="annotated video to write (.mp4)")
+    add_backend_argument(parser)
     parser.add_argument("--boxes", help="text file for the per-frame boxes")
     parser.add_argument("--show", action="store_true", help="show frames in a window")
     parser.set_defaults(handler=run)

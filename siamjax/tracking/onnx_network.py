@@ -1,0 +1,91 @@
+"""The tracker network on ONNX Runtime: the same interface as ``TrackerNetwork``.
+
+``template(crops)`` -> features (dict of numpy arrays), ``search(features, crops)`` ->
+(scores (N, S, S, A, 2), deltas (N, S, S, A, 4)) as numpy. The ONNX models are written
+from the JAX model in memory (``siamjax/onnx_export.py``) the first time a (batch size,
+search size) is used, so one network serves the long-term tracker's two search sizes and
+any batch. Session options: every graph optimisation, and ``threads`` intra-op threads
+(default: the cores this process may use).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class OnnxTrackerNetwork:
+    """ONNX Runtime sessions of one model's template and search functions."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, model, variables, exemplar_size: int = 127, threads: int | None = None):
+        import onnxruntime  # noqa: F401  (fail here, not at the first frame)
+
+        from siamjax.models import check_variables
+
+        check_variables(model, variables)
+        self.model, self.variables = model, variables
+        self.exemplar_size = int(exemplar_size)
+        self.threads = threads or usable_cores()
+        self._template_sessions, self._search_sessions = {}, {}
+        self._feature_names = None
+
+    @classmethod
+    def from_config(cls, config, variables, threads: int | None = None):
+        from siamjax.models import build_model
+
+        # The export writes the plain formulation whatever the backend policy says.
+        return cls(build_model(config.model), variables, config.track.exemplar_size, threads)
+
+    def _session(self, model_proto):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only
+        return onnxruntime.InferenceSession(
+            model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+
+    def _sessions(self, batch: int, instance: int):
+        from siamjax.onnx_export import tracker_onnx_models
+
+        if (batch, instance) not in self._search_sessions:
+            template, search, names = tracker_onnx_models(
+                self.model, self.variables, batch, self.exemplar_size, instance
+            )
+            self._feature_names = names
+            self._template_sessions.setdefault(batch, self._session(template))
+            self._search_sessions[(batch, instance)] = self._session(search)
+        return self._template_sessions[batch], self._search_sessions[(batch, instance)]
+
+    def template(self, crops: np.ndarray) -> dict:
+        crops = np.ascontiguousarray(crops, np.float32)
+        batch = len(crops)
+        if batch not in self._template_sessions:
+            # The template model does not depend on the search size: any will do.
+            self._sessions(batch, self.exemplar_size + 128)
+        outputs = self._template_sessions[batch].run(None, {"template": crops})
+        return dict(zip(self._feature_names, outputs))
+
+    def search(self, template_features: dict, crops: np.ndarray):
+        crops = np.ascontiguousarray(crops, np.float32)
+        _, session = self._sessions(len(crops), crops.shape[1])
+        feeds = {f"template_{k}": np.ascontiguousarray(v) for k, v in template_features.items()}
+        scores, deltas = session.run(["scores", "deltas"], {"search": crops, **feeds})
+        return scores, deltas
+
+    def search_async(self, template_features, crops):
+        return self.search(template_features, crops)
+
+    @staticmethod
+    def fetch(outputs):
+        return outputs
