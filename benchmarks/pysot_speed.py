@@ -1,7 +1,8 @@
 """The reference's speed on *this* machine, so siamjax's ratios compare like with like.
 
     SIAMJAX_PYSOT_DIR=/path/to/pysot python benchmarks/pysot_speed.py [--out pysot_speed.json]
-        [--cases search_r50 search_alex search_mbv2 train_r50_frozen train_r50_unfrozen]
+        [--cases search_r50 search_alex search_mbv2 train_r50_frozen train_r50_unfrozen
+                 tracker_r50 tracker_alex tracker_mbv2]
 
 The reference numbers were taken on one development machine; CPUs differ between
 machines (AVX2 vs AVX-512, clocks), so a ratio against them is only meaningful there. This
@@ -10,11 +11,13 @@ process) and writes a JSON that ``model_forward.py --pysot-json`` and ``train_st
 --pysot-json`` use instead. Needs torch, yacs and pysot's source (see docs/parity.md §13; pysot
 is imported from ``SIAMJAX_PYSOT_DIR`` at run time, never copied here).
 
-Cases: ``search_*`` = batch-1 search call (pysot's ``track``) in ms, median of 7 after 2
-warm-ups; ``train_r50_*`` = one SGD step of pysot's ``ModelBuilder.forward`` + backward +
-clip + step at batch 8 (frozen: backbone frozen with eval BatchNorm; unfrozen: layer2-4
-trained with batch statistics, pysot's ``build_opt_lr`` at epoch 10), median of 3 after one,
-and the process's peak resident memory.
+Cases: ``tracker_*`` = ms per tracked 640x480 frame of pysot's tracker (crop + network +
+post-processing, median; BatchNorm calibrated so boxes stay sane); ``search_*`` =
+batch-1 search call (pysot's ``track``) in ms, median of 7 after 2 warm-ups;
+``train_r50_*`` = one SGD step of pysot's ``ModelBuilder.forward`` + backward + clip +
+step at batch 8 (frozen: backbone frozen with eval BatchNorm; unfrozen: layer2-4 trained
+with batch statistics, pysot's ``build_opt_lr`` at epoch 10), median of 3 after one, and
+the process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ SEARCH = {  # case -> (pysot experiment, instance size)
     "search_mbv2": ("siamrpn_mobilev2_l234_dwxcorr", 255),
 }
 TRAIN = {"train_r50_frozen": 0, "train_r50_unfrozen": 1}
+TRACKER = {  # case -> pysot experiment: ms per tracked frame (crop + network + post)
+    "tracker_r50": "siamrpn_r50_l234_dwxcorr",
+    "tracker_alex": "siamrpn_alex_dwxcorr",
+    "tracker_mbv2": "siamrpn_mobilev2_l234_dwxcorr",
+}
 
 
 def _median_seconds(function, warmups: int, repeats: int) -> float:
@@ -65,6 +73,33 @@ def time_search(case: str) -> dict:
         model.template(template)
         seconds = _median_seconds(lambda: model.track(search), 2, 7)
     return {"case": case, "ms": seconds * 1e3}
+
+
+def time_tracker(case: str, frames: int = 20) -> dict:
+    """pysot's tracker over a synthetic 640x480 sequence (``synthetic_frames.py``, the
+    frames ``backend_speed.py`` tracks): median ms of ``track(frame)``."""
+    import tempfile
+
+    from synthetic_frames import median_track_ms, write_sequences
+
+    from siamjax.pysot_reference.runner import (
+        build_pysot_model,
+        calibrate_batch_norm,
+        require_pysot,
+    )
+
+    torch = require_pysot()
+    model, cfg = build_pysot_model(TRACKER[case])
+    calibrate_batch_norm(model, cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE)
+    from pysot.tracker.tracker_builder import build_tracker
+
+    with tempfile.TemporaryDirectory() as root:
+        write_sequences(root, 1, frames)
+        folder = os.path.join(root, "Seq0", "img")
+        paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+        with torch.no_grad():
+            ms = median_track_ms(build_tracker(model), paths, (200, 150, 50, 60))
+    return {"case": case, "ms_per_frame": ms}
 
 
 def time_train(case: str, batch: int = 8) -> dict:
@@ -129,13 +164,18 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=[*SEARCH, *TRAIN],
-                        choices=[*SEARCH, *TRAIN])  # fmt: skip
+    parser.add_argument("--cases", nargs="+", default=[*SEARCH, *TRAIN, *TRACKER],
+                        choices=[*SEARCH, *TRAIN, *TRACKER])  # fmt: skip
     parser.add_argument("--out", default="pysot_speed.json", help="JSON written here")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: one case
     args = parser.parse_args()
     if args.one:
-        result = time_search(args.one) if args.one in SEARCH else time_train(args.one)
+        if args.one in SEARCH:
+            result = time_search(args.one)
+        elif args.one in TRACKER:
+            result = time_tracker(args.one)
+        else:
+            result = time_train(args.one)
         print(json.dumps(result))
         return
     if not os.environ.get("SIAMJAX_PYSOT_DIR"):
@@ -156,4 +196,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, ROOT)
+    sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
     main()

@@ -17,31 +17,13 @@ import time
 import cv2
 import jax
 import numpy as np
+from synthetic_frames import write_sequences
 
 from siamjax.config_loader import load_config
 from siamjax.eval.benchmarks import read_otb
 from siamjax.eval.runner import run_batched, run_sequential
 from siamjax.models import build_model, init_variables
 from siamjax.tracking import BatchedTracker, TrackerNetwork, build_tracker
-
-
-def write_sequences(root, count, frames, size=(480, 640)):
-    height, width = size
-    for index in range(count):
-        rng = np.random.default_rng(index)
-        folder = os.path.join(root, f"Seq{index}", "img")
-        os.makedirs(folder)
-        background = cv2.GaussianBlur(rng.integers(0, 255, (height, width, 3), np.uint8), (0, 0), 3)
-        patch = rng.integers(0, 255, (60, 50, 3), np.uint8)
-        boxes = []
-        for t in range(frames):
-            x, y = 200 + 4 * t + 10 * index, 150 + 2 * t
-            frame = background.copy()
-            frame[y : y + 60, x : x + 50] = patch
-            cv2.imwrite(os.path.join(folder, f"{t + 1:04d}.jpg"), frame)
-            boxes.append(f"{x},{y},50,60")
-        with open(os.path.join(root, f"Seq{index}", "groundtruth_rect.txt"), "w") as stream:
-            stream.write("\n".join(boxes) + "\n")
 
 
 def per_frame_split(tracker, video, repeats=3):

@@ -118,7 +118,10 @@ def _integer_pow(graph, eqn, inputs):
 
 
 def _reshape(graph, eqn, inputs):
-    return [graph.node("Reshape", [inputs[0], graph.constant(_ints(eqn.outvars[0].aval.shape))])]
+    operand = inputs[0]
+    if eqn.params.get("dimensions") is not None:  # reshape in this axis order
+        operand = graph.node("Transpose", [operand], perm=list(eqn.params["dimensions"]))
+    return [graph.node("Reshape", [operand, graph.constant(_ints(eqn.outvars[0].aval.shape))])]
 
 
 def _broadcast_in_dim(graph, eqn, inputs):
@@ -142,7 +145,7 @@ def _squeeze(graph, eqn, inputs):
 
 
 def _expand_dims(graph, eqn, inputs):
-    return _reshape(graph, eqn, inputs)
+    return [graph.node("Reshape", [inputs[0], graph.constant(_ints(eqn.outvars[0].aval.shape))])]
 
 
 def _convert_element_type(graph, eqn, inputs):
@@ -374,6 +377,81 @@ def _emit(graph: _Graph, jaxpr, consts) -> None:
             graph.names[var] = output
 
 
+def _fold_affine_into_convolutions(nodes: list, initializers: list) -> tuple[list, list]:
+    """Rewrites the emitted graph so ONNX Runtime can fuse it: inference BatchNorm after a
+    convolution (``Conv -> Transpose -> Sub/Mul/Add`` by constants, per channel) is
+    folded into the convolution's weights and bias, and ``Max(x, 0)`` becomes ``Relu``.
+    Values are unchanged up to float32 rounding of the folded weights."""
+    from onnx import helper, numpy_helper
+
+    constants = {t.name: numpy_helper.to_array(t) for t in initializers}
+    nodes = list(nodes)
+    for position, node in enumerate(nodes):
+        if node.op_type == "Max" and len(node.input) == 2 and node.input[1] in constants:
+            zero = constants[node.input[1]]
+            if zero.size == 1 and not zero.any():
+                nodes[position] = helper.make_node("Relu", [node.input[0]], list(node.output))
+    counter = 0
+    changed = True
+    while changed:
+        changed = False
+        consumers: dict[str, list] = {}
+        for node in nodes:
+            for name in node.input:
+                consumers.setdefault(name, []).append(node)
+        for conv in nodes:
+            if conv.op_type != "Conv" or conv.input[1] not in constants:
+                continue
+            after = consumers.get(conv.output[0], [])
+            if len(after) != 1 or after[0].op_type != "Transpose":
+                continue
+            transpose = after[0]
+            affine = consumers.get(transpose.output[0], [])
+            if len(affine) != 1 or affine[0].op_type not in ("Sub", "Mul", "Add"):
+                continue
+            affine = affine[0]
+            if affine.input[0] != transpose.output[0] or affine.input[1] not in constants:
+                continue
+            kernel = constants[conv.input[1]]
+            channels = kernel.shape[0]
+            perm = list(next(a.ints for a in transpose.attribute if a.name == "perm"))
+            value = constants[affine.input[1]]
+            shape = [1] * (len(perm) - value.ndim) + list(value.shape)
+            channel_axis = perm.index(1)
+            if len(shape) != len(perm) or any(
+                size != 1 for axis, size in enumerate(shape) if axis != channel_axis
+            ):
+                continue
+            vector = np.broadcast_to(value.reshape(-1), (channels,)).astype(np.float64)
+            bias = constants[conv.input[2]] if len(conv.input) > 2 else np.zeros(channels)
+            bias = bias.astype(np.float64)
+            if affine.op_type == "Sub":
+                bias = bias - vector
+            elif affine.op_type == "Add":
+                bias = bias + vector
+            else:
+                kernel = kernel * vector.reshape(-1, *([1] * (kernel.ndim - 1)))
+                bias = bias * vector
+            counter += 1
+            names = (f"folded_kernel_{counter}", f"folded_bias_{counter}")
+            constants[names[0]] = np.asarray(kernel, np.float32)
+            constants[names[1]] = np.asarray(bias, np.float32)
+            data = conv.input[0]
+            del conv.input[:]
+            conv.input.extend([data, *names])
+            old, new = affine.output[0], transpose.output[0]
+            nodes = [node for node in nodes if node is not affine]
+            for node in nodes:
+                for index, name in enumerate(node.input):
+                    if name == old:
+                        node.input[index] = new
+            changed = True
+            break
+    used = {name for node in nodes for name in node.input}
+    initializers = [numpy_helper.from_array(constants[n], n) for n in constants if n in used]
+    return nodes, initializers
+
+
 def function_to_onnx(function, example_inputs: dict, output_names: list[str], graph_name: str):
     """An ONNX model of ``function(**example_inputs)`` -> flat outputs named
     ``output_names``; inputs keep their dict names, with the examples' shapes and dtypes.
@@ -404,8 +482,9 @@ def function_to_onnx(function, example_inputs: dict, output_names: list[str], gr
         graph.nodes.append(helper.make_node("Identity", [_value(graph, var)], [name]))
         dtype = helper.np_dtype_to_tensor_dtype(var.aval.dtype)
         outputs.append(helper.make_tensor_value_info(name, dtype, list(var.aval.shape)))
+    nodes, initializers = _fold_affine_into_convolutions(graph.nodes, graph.initializers)
     model = helper.make_model(
-        helper.make_graph(graph.nodes, graph_name, inputs, outputs, graph.initializers),
+        helper.make_graph(nodes, graph_name, inputs, outputs, initializers),
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="siamjax",
     )

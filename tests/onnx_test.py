@@ -189,3 +189,30 @@ def test_track_with_the_onnxruntime_and_auto_backends(tmp_path, capfd):
     np.testing.assert_allclose(boxes["onnxruntime"], boxes["jax"], atol=1e-3)
     assert "backend auto: " in capfd.readouterr().err
     assert os.path.isfile(out)
+
+
+CORRELATION_KERNEL_CHANNELS = {  # search has 8 channels
+    "depthwise": 8, "depthwise_vmap": 8, "depthwise_taps": 8, "naive": 8, "up_channel": 8 * 3,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(CORRELATION_KERNEL_CHANNELS))
+def test_every_correlation_variant_exports(name):
+    from siamjax import registry
+
+    correlation = registry.lookup("correlation", name)
+    rng = np.random.default_rng(2)
+    inputs = {
+        "search": rng.normal(size=(2, 15, 15, 8)).astype(np.float32),
+        "kernel": rng.normal(size=(2, 5, 5, CORRELATION_KERNEL_CHANNELS[name])).astype(np.float32),
+    }
+    (ours,) = _run(function_to_onnx(correlation, inputs, ["out"], name), inputs)
+    expected = np.asarray(correlation(**inputs))
+    assert ours.shape == expected.shape
+    assert float(np.abs(ours - expected).max()) <= 1e-5 * float(np.abs(expected).max())
+
+
+def test_registered_correlations_are_all_covered():
+    from siamjax import registry
+
+    assert set(registry.names("correlation")) == set(CORRELATION_KERNEL_CHANNELS)
