@@ -13,8 +13,6 @@ from siamjax.models import build_model, init_variables
 from siamjax.models.correlation import depthwise_taps, get_correlation
 from siamjax.models.layers import DepthwiseConv, PointwiseConv, RowSplitConv, conv
 
-RNG = np.random.default_rng(0)
-
 
 def _values_and_gradients(module, formulation, variables, x):
     """Output and d(sum(sin(out)))/d(params, x) of ``module`` traced under ``formulation``."""
@@ -61,7 +59,7 @@ class _Conv(nn.Module):
     ],  # fmt: skip
 )
 def test_matmul_convs_equal_xla_convs(kernel, stride, padding, swapped_in):
-    x = jnp.asarray(RNG.normal(size=(2, 13, 11, 6)), jnp.float32)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 13, 11, 6)), jnp.float32)
     module = _Conv(5, kernel, stride, padding)
     variables = module.init(jax.random.key(0), x)
     variables = jax.tree_util.tree_map(lambda v: v + 0.1, variables)  # non-zero bias
@@ -79,7 +77,7 @@ def test_matmul_convs_equal_xla_convs(kernel, stride, padding, swapped_in):
 
 @pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 0, 1), (1, 2, 2), (2, 2, 2)])
 def test_shifted_product_depthwise_conv_equals_the_grouped_conv(stride, padding, dilation):
-    x = jnp.asarray(RNG.normal(size=(2, 15, 12, 8)), jnp.float32)
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(2, 15, 12, 8)), jnp.float32)
     module = DepthwiseConv(3, stride, padding, dilation)
     variables = module.init(jax.random.key(1), x)
     shifted = Formulation(depthwise_conv="shifted_products")
@@ -95,8 +93,10 @@ def test_shifted_product_depthwise_conv_equals_the_grouped_conv(stride, padding,
 
 
 def test_taps_correlation_equals_the_grouped_conv_and_follows_the_formulation():
-    search = jnp.asarray(RNG.normal(size=(3, 12, 12, 4)), jnp.float32)
-    kernel = jnp.asarray(RNG.normal(size=(3, 5, 5, 4)), jnp.float32)
+    # Each test draws its own inputs: under pytest-xdist the order of tests varies.
+    rng = np.random.default_rng(3)
+    search = jnp.asarray(rng.normal(size=(3, 12, 12, 4)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(3, 5, 5, 4)), jnp.float32)
     with formulated(Formulation(correlation="taps")):
         assert get_correlation("depthwise") is depthwise_taps
     grouped = get_correlation("depthwise")
@@ -107,7 +107,9 @@ def test_taps_correlation_equals_the_grouped_conv_and_follows_the_formulation():
 
     value_taps, grads_taps = loss(depthwise_taps)(search, kernel)
     value_grouped, grads_grouped = loss(grouped)(search, kernel)
-    np.testing.assert_allclose(value_taps, value_grouped, rtol=1e-5)
+    # A sum of 768 cosines in float32: compare at the scale of its terms (atol), as the
+    # total may cancel to near zero.
+    np.testing.assert_allclose(value_taps, value_grouped, rtol=1e-5, atol=1e-4)
     _assert_trees_close(grads_taps, grads_grouped, rtol=1e-4, atol=1e-4)
 
 
@@ -152,8 +154,9 @@ def test_whole_model_outputs_and_gradients_do_not_depend_on_the_formulation(name
     )
     with jax.enable_x64(True):
         variables = jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), variables)
-        template = jnp.asarray(RNG.uniform(0, 255, (2, 127, 127, 3)), jnp.float64)
-        search = jnp.asarray(RNG.uniform(0, 255, (2, 159, 159, 3)), jnp.float64)
+        rng = np.random.default_rng(4)
+        template = jnp.asarray(rng.uniform(0, 255, (2, 127, 127, 3)), jnp.float64)
+        search = jnp.asarray(rng.uniform(0, 255, (2, 159, 159, 3)), jnp.float64)
 
         def loss(model):
             def fn(params):
