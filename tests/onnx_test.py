@@ -193,7 +193,9 @@ def test_track_with_the_onnxruntime_and_auto_backends(tmp_path, capfd):
 
 CORRELATION_KERNEL_CHANNELS = {  # search has 8 channels
     "depthwise": 8, "depthwise_vmap": 8, "depthwise_taps": 8, "naive": 8, "up_channel": 8 * 3,
+    "pixelwise": 8, "depthwise_cosine": 8,
 }  # fmt: skip
+MODULE_CORRELATIONS = ("depthwise_se",)  # with weights: exported inside a model (below)
 
 
 @pytest.mark.parametrize("name", sorted(CORRELATION_KERNEL_CHANNELS))
@@ -215,4 +217,23 @@ def test_every_correlation_variant_exports(name):
 def test_registered_correlations_are_all_covered():
     from siamjax import registry
 
-    assert set(registry.names("correlation")) == set(CORRELATION_KERNEL_CHANNELS)
+    assert set(registry.names("correlation")) == {*CORRELATION_KERNEL_CHANNELS,
+                                                  *MODULE_CORRELATIONS}  # fmt: skip
+
+
+@pytest.mark.parametrize("correlation", MODULE_CORRELATIONS)
+def test_correlation_modules_export_inside_a_model(correlation):
+    from tests.train.helpers import tiny_config
+
+    config = apply_overrides(tiny_config(), [f"model.rpn.correlation={correlation}"])
+    model = build_configured_model(config)
+    variables = jax.device_get(init_variables(model, jax.random.key(6), 127, 255))
+    rng = np.random.default_rng(3)
+    template = rng.uniform(0, 255, (1, 127, 127, 3)).astype(np.float32)
+    search = rng.uniform(0, 255, (1, 255, 255, 3)).astype(np.float32)
+    template_model, search_model, names = tracker_onnx_models(model, variables, 1, 127, 255)
+    scores, _ = _onnx_outputs(template_model, search_model, names, template, search)
+    features = jax.jit(make_template_fn(model))(variables, template)
+    expected = jax.device_get(jax.jit(make_search_fn(model))(variables, features, search))
+    scale = float(np.abs(expected["scores"]).max())
+    assert float(np.abs(scores - expected["scores"]).max()) <= 1e-4 * scale

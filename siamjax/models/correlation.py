@@ -8,7 +8,8 @@ Every variant has the signature ``fn(search, kernel) -> features``:
   no padding, no normalisation), as pysot's ``core/xcorr.py``.
 
 Add a variant with ``@registry.register('correlation', 'my_name')`` on a function with
-that signature; see the README.
+that signature, or on a Flax module class with that ``__call__`` when it has weights
+(``models/fusion.py`` holds the published variants beyond pysot's); see docs/models.md.
 """
 
 from __future__ import annotations

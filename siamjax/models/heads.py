@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from siamjax import registry
 from siamjax.backend import CpuTraits
 from siamjax.models.correlation import get_correlation
+from siamjax.models.fusion import is_module_variant
 from siamjax.models.layers import ConvBN, batch_norm, conv
 from siamjax.models.neck import sorted_levels
 from siamjax.models.recompute import call_recomputed_chain
@@ -58,7 +59,11 @@ class DepthwiseXCorr(nn.Module):
         branch = dict(features=self.hidden, kernel=self.kernel_size, activation="relu")
         kernel = ConvBN(**branch, name="conv_kernel")(template, train)
         search = ConvBN(**branch, name="conv_search")(search, train)
-        features = get_correlation(self.correlation)(search, kernel)
+        variant = get_correlation(self.correlation)
+        if is_module_variant(variant):  # a variant with weights (models/fusion.py)
+            features = variant(name="fusion")(search, kernel)
+        else:
+            features = variant(search, kernel)
         return XCorrHead(self.hidden, self.out_channels, name="head")(features, train)
 
 
