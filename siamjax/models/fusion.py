@@ -77,3 +77,72 @@ class DepthwiseSE(nn.Module):
 def is_module_variant(variant) -> bool:
     """Whether a registered correlation is a Flax module class (it has weights)."""
     return isinstance(variant, type) and issubclass(variant, nn.Module)
+
+
+def sine_positional_encoding(height: int, width: int, channels: int) -> jax.Array:
+    """DETR's 2-D sine encoding (as TransT uses): (height, width, channels); the first
+    half of the channels encode y, the second x, each as interleaved sin / cos of
+    ``(position + 1) / 10000^(2i / half)``."""
+    half = channels // 2
+    frequencies = 10000.0 ** (2 * (jnp.arange(half) // 2) / half)
+
+    def encode(positions):  # (n,) -> (n, half): sin on even channels, cos on odd
+        angles = (positions[:, None] + 1.0) / frequencies[None, :]
+        return jnp.where(jnp.arange(half) % 2 == 0, jnp.sin(angles), jnp.cos(angles))
+
+    y = jnp.broadcast_to(encode(jnp.arange(height, dtype=jnp.float32))[:, None, :],
+                         (height, width, half))  # fmt: skip
+    x = jnp.broadcast_to(encode(jnp.arange(width, dtype=jnp.float32))[None, :, :],
+                         (height, width, half))  # fmt: skip
+    encoding = jnp.concatenate([y, x], axis=-1)
+    return jnp.pad(encoding, ((0, 0), (0, 0), (0, channels - 2 * half)))
+
+
+@registry.register("correlation", "cross_attention")
+class CrossAttention(nn.Module):
+    """A TransT-style fusion (Chen et al., CVPR 2021), one layer: self-attention on each
+    branch, then the search tokens attend to the template's (queries from the search,
+    keys and values from the template), with learned projections, sine positional
+    encodings added to queries and keys, residuals and LayerNorms. The fused map is on
+    the search grid, centre-cropped to the valid-correlation grid so the RPN head and
+    the anchors are unchanged: (B, Ho, Wo, C)."""
+
+    num_heads: int = 4
+
+    @nn.compact
+    def __call__(self, search: jax.Array, kernel: jax.Array) -> jax.Array:
+        batch, s_height, s_width, channels = search.shape
+        k_height, k_width = kernel.shape[1:3]
+        heads = self.num_heads if channels % self.num_heads == 0 else 1
+        search_position = sine_positional_encoding(s_height, s_width, channels).reshape(
+            -1, channels
+        )
+        kernel_position = sine_positional_encoding(k_height, k_width, channels).reshape(
+            -1, channels
+        )
+        search_tokens = search.reshape(batch, s_height * s_width, channels)
+        kernel_tokens = kernel.reshape(batch, k_height * k_width, channels)
+
+        def attend(name, queries, query_position, keys, key_position):
+            attention = nn.MultiHeadDotProductAttention(num_heads=heads, name=name)
+            return attention(queries + query_position, keys + key_position, keys)
+
+        search_tokens = nn.LayerNorm(name="search_norm")(
+            search_tokens
+            + attend(
+                "search_self", search_tokens, search_position, search_tokens, search_position
+            )  # fmt: skip
+        )
+        kernel_tokens = nn.LayerNorm(name="template_norm")(
+            kernel_tokens
+            + attend(
+                "template_self", kernel_tokens, kernel_position, kernel_tokens, kernel_position
+            )  # fmt: skip
+        )
+        fused = nn.LayerNorm(name="cross_norm")(
+            search_tokens
+            + attend(
+                "cross", search_tokens, search_position, kernel_tokens, kernel_position
+            )  # fmt: skip
+        )
+        return _centre_crop(fused.reshape(batch, s_height, s_width, channels), kernel)

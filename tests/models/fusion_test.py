@@ -48,10 +48,40 @@ def test_a_module_variant_is_a_submodule_of_the_head():
     rng = np.random.default_rng(1)
     template = jnp.asarray(rng.normal(size=(1, 7, 7, 16)), jnp.float32)
     search = jnp.asarray(rng.normal(size=(1, 31, 31, 16)), jnp.float32)
-    for correlation in ("depthwise_se", "pixelwise", "depthwise_cosine", "naive"):
+    for correlation in ("depthwise_se", "cross_attention", "pixelwise", "depthwise_cosine",
+                        "naive"):  # fmt: skip
         head = DepthwiseRPN(anchor_num=5, hidden=16, correlation=correlation)
         variables = head.init(jax.random.key(0), template, search)
         cls, loc = head.apply(variables, template, search)
         assert cls.shape == (1, 25, 25, 10) and loc.shape == (1, 25, 25, 20), correlation
         has_fusion = "fusion" in variables["params"]["cls"]
-        assert has_fusion == (correlation == "depthwise_se")
+        assert has_fusion == (correlation in ("depthwise_se", "cross_attention"))
+
+
+def test_sine_positional_encoding_by_hand():
+    from siamjax.models.fusion import sine_positional_encoding
+
+    encoding = np.asarray(sine_positional_encoding(3, 4, 4))  # half = 2: frequency 1
+    assert encoding.shape == (3, 4, 4)
+    np.testing.assert_allclose(
+        encoding[1, 2], [np.sin(2.0), np.cos(2.0), np.sin(3.0), np.cos(3.0)], rtol=1e-6
+    )
+
+
+def test_cross_attention_sees_the_template_only_through_its_values():
+    from siamjax.models.fusion import CrossAttention
+
+    rng = np.random.default_rng(3)
+    search = jnp.asarray(rng.normal(size=(1, 9, 9, 8)), jnp.float32)
+    kernels = [jnp.asarray(rng.normal(size=(1, 3, 3, 8)), jnp.float32) for _ in range(2)]
+    module = CrossAttention(num_heads=2)
+    params = module.init(jax.random.key(0), search, kernels[0])["params"]
+    outputs = [module.apply({"params": params}, search, k) for k in kernels]
+    assert outputs[0].shape == (1, 7, 7, 8)  # the valid-correlation grid
+    assert not np.allclose(outputs[0], outputs[1])
+    # With the cross-attention's value projection zeroed, the template cannot matter.
+    cross = dict(params["cross"])
+    cross["value"] = jax.tree_util.tree_map(jnp.zeros_like, cross["value"])
+    blind = {**params, "cross": cross}
+    first, second = (module.apply({"params": blind}, search, k) for k in kernels)
+    np.testing.assert_allclose(first, second, atol=1e-6)
