@@ -1,6 +1,8 @@
 """Test setup: 8 host CPU devices (set before jax is imported) and shared fixtures."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ["XLA_FLAGS"] = (
@@ -10,7 +12,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # One XLA compilation cache for the test session and the processes it starts (resume,
 # multi-process, launcher tests): many tests compile the same small programs.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="siamjax-xla-cache-"))
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    # Created by this process (pytest-xdist's workers inherit it): removed at exit.
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="siamjax-xla-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
 
 import jax  # noqa: E402
