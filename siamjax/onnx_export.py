@@ -340,6 +340,16 @@ def _sub_jaxpr(eqn):
     raise OnnxExportError(f"{eqn.primitive.name}: no inner jaxpr found")
 
 
+def _alias(graph: _Graph, source, target) -> None:
+    """Makes ``target`` (a var of an inlined call's boundary) stand for ``source``."""
+    if isinstance(source, jax.extend.core.Literal):
+        graph.constants[target] = np.asarray(source.val)
+    elif source in graph.constants:
+        graph.constants[target] = graph.constants[source]
+    else:
+        graph.names[target] = graph.names[source]
+
+
 def _emit(graph: _Graph, jaxpr, consts) -> None:
     for var, value in zip(jaxpr.constvars, consts):
         graph.constants[var] = np.asarray(value)
@@ -348,20 +358,10 @@ def _emit(graph: _Graph, jaxpr, consts) -> None:
         if name in _INLINED:
             inner, inner_consts = _sub_jaxpr(eqn)
             for inner_var, outer_var in zip(inner.invars, eqn.invars):
-                if isinstance(outer_var, jax.extend.core.Literal):
-                    graph.constants[inner_var] = np.asarray(outer_var.val)
-                elif outer_var in graph.constants:
-                    graph.constants[inner_var] = graph.constants[outer_var]
-                else:
-                    graph.names[inner_var] = graph.names[outer_var]
+                _alias(graph, source=outer_var, target=inner_var)
             _emit(graph, inner, inner_consts)
             for inner_var, outer_var in zip(inner.outvars, eqn.outvars):
-                if isinstance(inner_var, jax.extend.core.Literal):
-                    graph.constants[outer_var] = np.asarray(inner_var.val)
-                elif inner_var in graph.constants:
-                    graph.constants[outer_var] = graph.constants[inner_var]
-                else:
-                    graph.names[outer_var] = graph.names[inner_var]
+                _alias(graph, source=inner_var, target=outer_var)
             continue
         known = [isinstance(v, jax.extend.core.Literal) or v in graph.constants for v in eqn.invars]
         if all(known):  # a constant subgraph (BatchNorm folding, layouts): evaluate it now
@@ -496,37 +496,59 @@ def function_to_onnx(function, example_inputs: dict, output_names: list[str], gr
     return model
 
 
-def tracker_onnx_models(model, variables, batch: int, exemplar: int, instance: int):
-    """``(template_model, search_model, feature_names)`` for the plain formulation of
-    ``model`` with ``variables`` at one batch size and search size."""
+def _plain(model, variables):
     from siamjax.backend import PLAIN
-    from siamjax.models import make_search_fn, make_template_fn
 
-    plain = model.clone(formulation=PLAIN)
-    variables = jax.tree_util.tree_map(jnp.asarray, variables)
-    template_fn, search_fn = make_template_fn(plain), make_search_fn(plain)
+    return model.clone(formulation=PLAIN), jax.tree_util.tree_map(jnp.asarray, variables)
+
+
+def template_onnx_model(model, variables, batch: int, exemplar: int):
+    """``(template_model, feature_names)``: the plain formulation's template function at
+    one batch size; outputs ``template_<level>``."""
+    from siamjax.models import make_template_fn
+
+    plain, variables = _plain(model, variables)
+    template_fn = make_template_fn(plain)
     template = np.zeros((batch, exemplar, exemplar, 3), np.float32)
-    search = np.zeros((batch, instance, instance, 3), np.float32)
-    features = jax.eval_shape(lambda t: template_fn(variables, t), template)
-    feature_names = sorted(features)
-    template_model = function_to_onnx(
+    feature_names = sorted(jax.eval_shape(lambda t: template_fn(variables, t), template))
+    proto = function_to_onnx(
         lambda template: [template_fn(variables, template)[k] for k in feature_names],
         {"template": template},
         [f"template_{k}" for k in feature_names],
         "siamjax_template",
     )
-    example = {f"template_{k}": np.zeros(features[k].shape, features[k].dtype)
-               for k in feature_names}  # fmt: skip
+    return proto, feature_names
+
+
+def search_onnx_model(model, variables, batch: int, exemplar: int, instance: int):
+    """The plain formulation's search function at one batch size and search size:
+    inputs ``search`` and ``template_<level>``, outputs ``scores`` and ``deltas``."""
+    from siamjax.models import make_search_fn, make_template_fn
+
+    plain, variables = _plain(model, variables)
+    template = np.zeros((batch, exemplar, exemplar, 3), np.float32)
+    features = jax.eval_shape(lambda t: make_template_fn(plain)(variables, t), template)
+    feature_names = sorted(features)
+    search_fn = make_search_fn(plain)
 
     def search_outputs(search, **template_features):
         features = {k: template_features[f"template_{k}"] for k in feature_names}
         outputs = search_fn(variables, features, search)
         return [outputs["scores"], outputs["deltas"]]
 
-    search_model = function_to_onnx(
+    example = {f"template_{k}": np.zeros(features[k].shape, features[k].dtype)
+               for k in feature_names}  # fmt: skip
+    search = np.zeros((batch, instance, instance, 3), np.float32)
+    return function_to_onnx(
         search_outputs, {"search": search, **example}, ["scores", "deltas"], "siamjax_search"
     )
-    return template_model, search_model, feature_names
+
+
+def tracker_onnx_models(model, variables, batch: int, exemplar: int, instance: int):
+    """``(template_model, search_model, feature_names)`` at one batch size and search size."""
+    template, feature_names = template_onnx_model(model, variables, batch, exemplar)
+    search = search_onnx_model(model, variables, batch, exemplar, instance)
+    return template, search, feature_names
 
 
 def _io_specs(values) -> list:
@@ -554,17 +576,19 @@ def export_onnx(config, variables, out: str, batch_sizes=(1,)) -> dict:
     fs.makedirs(out)
     artifacts = []
     for batch in batch_sizes:
-        for position, instance in enumerate(search_sizes(config)):
-            template, search, _ = tracker_onnx_models(model, variables, batch, exemplar, instance)
-            files = [(f"search_b{batch}_x{instance}.onnx", search)]
-            if position == 0:
-                files.insert(0, (f"template_b{batch}.onnx", template))
-            for name, proto in files:
-                with fs.open_file(fs.join(out, name), "wb") as stream:
-                    stream.write(proto.SerializeToString())
-                artifacts.append({"file": name, "batch": batch,
-                                  "inputs": _io_specs(proto.graph.input),
-                                  "outputs": _io_specs(proto.graph.output)})  # fmt: skip
+        files = [(f"template_b{batch}.onnx", template_onnx_model(model, variables, batch,
+                                                                 exemplar)[0])]  # fmt: skip
+        files += [
+            (f"search_b{batch}_x{instance}.onnx",
+             search_onnx_model(model, variables, batch, exemplar, instance))
+            for instance in search_sizes(config)
+        ]  # fmt: skip
+        for name, proto in files:
+            with fs.open_file(fs.join(out, name), "wb") as stream:
+                stream.write(proto.SerializeToString())
+            artifacts.append({"file": name, "batch": batch,
+                              "inputs": _io_specs(proto.graph.input),
+                              "outputs": _io_specs(proto.graph.output)})  # fmt: skip
     manifest = {
         "config": config.name,
         "format": "onnx",

@@ -105,7 +105,7 @@ def _synthetic_model(experiment: str, loc_head_scale: float = 1.0):
     torch_model, cfg = runner.build_pysot_model(experiment)
     entries = _entries(torch_model)
     weights = synthetic_state_dict(entries, WEIGHT_SEED)
-    _scale_loc_head(weights, loc_head_scale)
+    scale_loc_head(weights, loc_head_scale)
     missing, _ = torch_model.load_state_dict(
         {k: torch.from_numpy(v) for k, v in weights.items()}, strict=False
     )
@@ -119,7 +119,7 @@ def _synthetic_model(experiment: str, loc_head_scale: float = 1.0):
     return torch_model, cfg, entries, statistics
 
 
-def _scale_loc_head(weights: dict[str, np.ndarray], factor: float) -> None:
+def scale_loc_head(weights: dict[str, np.ndarray], factor: float) -> None:
     for name in list(weights):
         if ".loc.head.3." in f".{name}":
             weights[name] = (weights[name] * np.float32(factor)).astype(np.float32)

@@ -2,11 +2,11 @@
 
 ``template(crops)`` -> features (dict of numpy arrays), ``search(features, crops)`` ->
 (scores (N, S, S, A, 2), deltas (N, S, S, A, 4)) as numpy. The ONNX models are written
-from the JAX model in memory (``siamjax/onnx_export.py``) the first time a (batch size,
-search size) is used, so one network serves the long-term tracker's two search sizes and
-any batch. Session options: every graph optimisation, and ``threads`` intra-op threads
-(default: the cores this process may use).
-"""
+from the JAX model in memory (``siamjax/onnx_export.py``) the first time a batch size
+(the template model) or a (batch size, search size) (the search model) is used, so one
+network serves the long-term tracker's two search sizes and any batch. Session options:
+every graph optimisation, and ``threads`` intra-op threads (default: the cores this
+process may use)."""
 
 from __future__ import annotations
 
@@ -55,30 +55,34 @@ class OnnxTrackerNetwork:
             model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
 
-    def _sessions(self, batch: int, instance: int):
-        from siamjax.onnx_export import tracker_onnx_models
+    def _template_session(self, batch: int):
+        from siamjax.onnx_export import template_onnx_model
+
+        if batch not in self._template_sessions:
+            proto, self._feature_names = template_onnx_model(
+                self.model, self.variables, batch, self.exemplar_size
+            )
+            self._template_sessions[batch] = self._session(proto)
+        return self._template_sessions[batch]
+
+    def _search_session(self, batch: int, instance: int):
+        from siamjax.onnx_export import search_onnx_model
 
         if (batch, instance) not in self._search_sessions:
-            template, search, names = tracker_onnx_models(
+            proto = search_onnx_model(
                 self.model, self.variables, batch, self.exemplar_size, instance
             )
-            self._feature_names = names
-            self._template_sessions.setdefault(batch, self._session(template))
-            self._search_sessions[(batch, instance)] = self._session(search)
-        return self._template_sessions[batch], self._search_sessions[(batch, instance)]
+            self._search_sessions[(batch, instance)] = self._session(proto)
+        return self._search_sessions[(batch, instance)]
 
     def template(self, crops: np.ndarray) -> dict:
         crops = np.ascontiguousarray(crops, np.float32)
-        batch = len(crops)
-        if batch not in self._template_sessions:
-            # The template model does not depend on the search size: any will do.
-            self._sessions(batch, self.exemplar_size + 128)
-        outputs = self._template_sessions[batch].run(None, {"template": crops})
+        outputs = self._template_session(len(crops)).run(None, {"template": crops})
         return dict(zip(self._feature_names, outputs))
 
     def search(self, template_features: dict, crops: np.ndarray):
         crops = np.ascontiguousarray(crops, np.float32)
-        _, session = self._sessions(len(crops), crops.shape[1])
+        session = self._search_session(len(crops), crops.shape[1])
         feeds = {f"template_{k}": np.ascontiguousarray(v) for k, v in template_features.items()}
         scores, deltas = session.run(["scores", "deltas"], {"search": crops, **feeds})
         return scores, deltas

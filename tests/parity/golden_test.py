@@ -49,7 +49,7 @@ def _variables(record, model, exemplar: int, instance: int):
         if key.startswith("statistics/")
     }
     state_dict = synthetic_state_dict(zip(names, shapes), int(record["weights/seed"]), statistics)
-    golden._scale_loc_head(state_dict, float(record["weights/loc_head_scale"]))
+    golden.scale_loc_head(state_dict, float(record["weights/loc_head_scale"]))
     reference_shapes = jax.eval_shape(
         model.init,
         jax.random.key(0),
