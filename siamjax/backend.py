@@ -21,6 +21,9 @@ frozen_backbone   ``by_sample``               ``batched``                 frozen
                                                                           ``lax.map`` over samples
 tracker_batch     ``map``                     ``vectorized``              tracker batch N > 1 as
                                                                           ``lax.map`` over samples
+seed_ensemble     ``unrolled``                ``vectorized``              a seed ensemble's train
+                                                                          step as one step per
+                                                                          member in one program
 remat             ``blocks_keep_convs`` on    ``none``                    recompute activations in
                   the parts that declare it                               backward (memory)
 ynn_fusions       as each backbone declares   (not applicable)            XLA:CPU's YNNPACK fusions
@@ -54,6 +57,7 @@ CHOICES = {
     "correlation": ("grouped", "taps"),
     "frozen_backbone": ("batched", "by_sample"),
     "tracker_batch": ("vectorized", "map"),
+    "seed_ensemble": ("vectorized", "unrolled"),
     "remat": ("none", "blocks", "blocks_keep_convs"),
     "ynn_fusions": ("on", "off"),
     "init_scheduler": ("default", "memory_optimized"),
@@ -156,6 +160,7 @@ class BackendPolicy:
     formulation: Formulation
     frozen_backbone: str
     tracker_batch: str
+    seed_ensemble: str
     remat: str
     ynn_fusions: str | None  # None: each backbone's declaration (CPU only)
     init_scheduler: str
@@ -226,6 +231,7 @@ def _auto(platform: str) -> dict:
     return {
         "frozen_backbone": "by_sample" if cpu else "batched",
         "tracker_batch": "map" if cpu else "vectorized",
+        "seed_ensemble": "unrolled" if cpu else "vectorized",
         "remat": "blocks_keep_convs" if cpu else "none",
         "ynn_fusions": None,
         "init_scheduler": "memory_optimized" if cpu else "default",

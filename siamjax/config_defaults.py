@@ -51,6 +51,7 @@ def base_config() -> ml_collections.ConfigDict:
             "correlation": "auto",  # 'grouped' | 'taps' (for the 'depthwise' correlation)
             "frozen_backbone": "auto",  # 'batched' | 'by_sample'
             "tracker_batch": "auto",  # 'vectorized' | 'map'
+            "seed_ensemble": "auto",  # 'vectorized' | 'unrolled' (a seed ensemble's train step)
             "remat": "auto",  # 'none' | 'blocks' | 'blocks_keep_convs'
             "ynn_fusions": "auto",  # 'on' | 'off' (XLA:CPU only)
             "init_scheduler": "auto",  # 'default' | 'memory_optimized' (XLA:CPU only)
@@ -132,6 +133,9 @@ def input_config(datasets) -> ml_collections.ConfigDict:
     )
     # Truncated / unreadable shards: error (False) or skip with a counted warning (True).
     config.skip_corrupt = False
+    # Seed of the pair stream (sampling and augmentation); None: config.seed. Experiments
+    # fix it so that runs of different seeds train on the same pairs.
+    config.seed = ml_collections.FieldReference(None, field_type=int)
     # 'workers': OpenCV in worker processes (siamjax/data/workers.py, fastest on CPU
     # hosts); 'tf': the tf.data graph (siamjax/data/pipeline.py, no extra processes).
     config.loader = "workers"

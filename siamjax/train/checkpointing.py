@@ -13,7 +13,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy
 
 from siamjax import fs
-from siamjax.train.step import TrainState
+from siamjax.train.step import TrainState, state_step
 
 
 def checkpoint_manager(workdir: str, keep: int, steps_per_epoch: int) -> ocp.CheckpointManager:
@@ -37,7 +37,7 @@ def checkpoint_manager(workdir: str, keep: int, steps_per_epoch: int) -> ocp.Che
 
 def save(manager: ocp.CheckpointManager, state: TrainState, input_state: dict) -> None:
     """Starts an asynchronous save at ``state.step`` (no-op if that step exists)."""
-    step = int(jax.device_get(state.step))
+    step = state_step(state)
     if step in manager.all_steps():
         return
     manager.save(

@@ -6,6 +6,12 @@
 A run always continues from the newest checkpoint in ``WORKDIR/checkpoints`` (state and
 input position), so re-running the same command after a crash, a SIGKILL or a
 preemption (SIGTERM saves first) ends with the same parameters as an uninterrupted run.
+
+    summary = train(config, workdir="runs/zoo/depthwise", seeds=[0, 1, 2])
+
+trains three seeds at once as one vmapped step (a seed ensemble, ``siamjax/train/step.py``):
+member k equals ``train`` of ``config.seed = seeds[k]`` alone, because every member takes
+the same pair stream (``data_seed``) and differs only in its initialisation and step RNG.
 """
 
 from __future__ import annotations
@@ -34,22 +40,58 @@ from siamjax.train.step import (
     fit_momentum_to_phase,
     init_train_state,
     replicated,
+    state_step,
 )
 
 
-def initial_variables(model, config, compiler_options: dict | None = None):
-    """Random init, then ``config.train.init_checkpoint`` (e.g. an ImageNet backbone
-    converted with ``siamjax convert --imagenet``) if set. ``compiler_options``: the
-    initialisation's (backend policy ``init_compiler_options()``)."""
+def initial_variables(model, config, compiler_options: dict | None = None,
+                      seed: int | None = None):  # fmt: skip
+    """Random init from ``seed`` (default ``config.seed``), then
+    ``config.train.init_checkpoint`` (e.g. an ImageNet backbone converted with
+    ``siamjax convert --imagenet``) if set. ``compiler_options``: the initialisation's
+    (backend policy ``init_compiler_options()``)."""
     if config.train.init_checkpoint:
         from siamjax.checkpoints import load_variables
 
         loaded = load_variables(config.train.init_checkpoint)
         return jax.tree_util.tree_map(jnp.asarray, loaded)
     exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
-    return init_variables(
-        model, jax.random.key(int(config.seed)), exemplar, search, compiler_options
-    )
+    seed = int(config.seed) if seed is None else int(seed)
+    return init_variables(model, jax.random.key(seed), exemplar, search, compiler_options)
+
+
+def data_seed(config) -> int:
+    """The seed of the pair stream: ``config.input.seed`` when set, else ``config.seed``
+    (experiments fix it, so runs of different seeds see the same pairs)."""
+    seed = config.input.get("seed")
+    return int(config.seed) if seed is None else int(seed)
+
+
+def single_state(model, config, optimizer, mesh, phase: int, seed: int | None = None,
+                 policy=None) -> TrainState:  # fmt: skip
+    """A fresh train state from ``seed`` (default ``config.seed``), replicated over
+    ``mesh`` with momentum fitted to ``phase``."""
+    policy = policy or resolve_policy(config)
+    seed = int(config.seed) if seed is None else int(seed)
+    variables = initial_variables(model, config, policy.init_compiler_options(), seed)
+    state = jax.device_put(init_train_state(variables, optimizer, seed), replicated(mesh))
+    del variables
+    return fit_momentum_to_phase(state, config, phase, mesh)
+
+
+def ensemble_state(model, config, optimizer, mesh, phase: int, seeds, policy=None) -> TrainState:
+    """The states of ``seeds`` (``single_state`` each) stacked on a leading member axis."""
+    members = [
+        jax.device_get(single_state(model, config, optimizer, mesh, phase, seed, policy))
+        for seed in seeds
+    ]
+    stacked = jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *members)
+    return jax.device_put(stacked, replicated(mesh))
+
+
+def member_state(state: TrainState, index: int) -> TrainState:
+    """Member ``index`` of an ensemble state (every leaf's leading axis)."""
+    return jax.tree_util.tree_map(lambda leaf: leaf[index], state)
 
 
 def total_steps(config) -> int:
@@ -149,10 +191,17 @@ def _eta(seconds: float) -> str:
 
 
 def _fetch(window) -> list:
-    """[(step, device metrics)] -> [(step, {name: float})] in one transfer."""
+    """[(step, device metrics)] -> [(step, {name: float64 array})] in one transfer
+    (scalars; (members,) for a seed ensemble)."""
     host = jax.device_get([metrics for _, metrics in window])
-    return [(done, {k: float(v) for k, v in values.items()})
+    return [(done, {k: np.asarray(v, np.float64) for k, v in values.items()})
             for (done, _), values in zip(window, host, strict=True)]  # fmt: skip
+
+
+def _loss_entry(values: dict):
+    """The summary's loss of one step: a float, or one per member of an ensemble."""
+    loss = values["loss"]
+    return float(loss) if loss.ndim == 0 else [float(x) for x in loss]
 
 
 def _global_batch(local_batch: dict, sharding) -> dict:
@@ -166,7 +215,7 @@ def _global_batch(local_batch: dict, sharding) -> dict:
 
 
 def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
-          devices=None, stop_after: int | None = None) -> dict:  # fmt: skip
+          devices=None, stop_after: int | None = None, seeds=None) -> dict:  # fmt: skip
     """Trains (or resumes) and returns a summary.
 
     Args:
@@ -178,10 +227,14 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
       devices: mesh devices (default: all).
       stop_after: leave after this many steps of *this* invocation, as an interruption
         would (tests of resume).
+      seeds: train these seeds together as a seed ensemble (one vmapped step) instead of
+        ``config.seed`` alone; every member sees the same pairs (``data_seed``).
 
     Returns:
       ``{'step', 'losses': [(step, loss), ...], 'skipped', 'status', 'model_dir',
-      'step_compiles'}`` (compilations of the train step in this invocation).
+      'step_compiles'}`` (compilations of the train step in this invocation). For a seed
+      ensemble each loss and ``skipped`` is a list over members, and ``model_dir`` is
+      ``None`` with ``model_dirs`` = {seed: directory} instead.
     """
     train_config = config.train
     policy = resolve_policy(config)
@@ -213,17 +266,19 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
         print(f"compiling the train step (phase {first_phase}, {mesh.devices.size} devices); "
               "the first log line follows the first steps", flush=True)  # fmt: skip
     started_compile = time.time()
-    precompiled = compile_train_step(model, config, optimizer, mesh, first_phase, policy=policy)
+    members = None if seeds is None else len(seeds)
+    precompiled = compile_train_step(
+        model, config, optimizer, mesh, first_phase, policy=policy, members=members
+    )
     if is_main:
         print(f"compiled in {time.time() - started_compile:.0f} s", flush=True)
     release_after_compile(policy.trim_host_memory)
 
-    variables = initial_variables(model, config, policy.init_compiler_options())
-    state = init_train_state(variables, optimizer, int(config.seed))
-    state = jax.device_put(state, replicated(mesh))
-    del variables
     # Fitted to the phase again (after a restore, at the unfreeze) before each compile.
-    state = fit_momentum_to_phase(state, config, 0, mesh)
+    if seeds is None:
+        state = single_state(model, config, optimizer, mesh, 0, policy=policy)
+    else:
+        state = ensemble_state(model, config, optimizer, mesh, 0, seeds, policy)
     if policy.trim_host_memory:
         release_freed_memory()  # initialisation's garbage
 
@@ -238,7 +293,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                 "would differ. Use the original batch size and process count."
             )
         position = int(input_state["position"])
-    step = int(jax.device_get(state.step))
+    step = state_step(state)
     if is_main and restored is not None:
         print(f"resumed {workdir} at step {step} (input position {position})", flush=True)
 
@@ -246,7 +301,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     if batch_source is None:
         from siamjax.data.pipeline import pair_iterator
 
-        iterator = pair_iterator(config.input, int(config.seed), local_batch, position)
+        iterator = pair_iterator(config.input, data_seed(config), local_batch, position)
         if is_main:
             print(f"input: {iterator.describe()}", flush=True)
 
@@ -276,14 +331,14 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                 batch = _global_batch(local, sharding)
                 if phase != step_phase:
                     step_fn = None  # the previous phase's executable and its buffers
-                    state = fit_momentum_to_phase(state, config, phase, mesh)
+                    state = fit_momentum_to_phase(state, config, phase, mesh, members)
                     if precompiled is not None and phase == first_phase:
                         step_fn = precompiled
                     else:
                         if is_main:
                             print(f"compiling the train step (phase {phase})", flush=True)
                         step_fn = compile_train_step(
-                            model, config, optimizer, mesh, phase, state, batch, policy
+                            model, config, optimizer, mesh, phase, state, batch, policy, members
                         )
                         compiles += 1
                         # the compiler's garbage, before stepping
@@ -298,7 +353,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                         raise
                     warnings.warn(f"recompiling the train step: {error}", stacklevel=2)
                     step_fn = compile_train_step(
-                        model, config, optimizer, mesh, phase, state, batch, policy
+                        model, config, optimizer, mesh, phase, state, batch, policy, members
                     )
                     compiles += 1
                     state, metrics = step_fn(state, batch)
@@ -311,12 +366,19 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                 epoch_end = step % steps_per_epoch == 0
                 if step % int(train_config.log_every) == 0 or step == last_step:
                     fetched = _fetch(window)
-                    losses += [(done, values["loss"]) for done, values in fetched]
+                    losses += [(done, _loss_entry(values)) for done, values in fetched]
                     elapsed = time.time() - started
                     rate = (step - first_step) / max(elapsed, 1e-9)
                     first = fetched[0][1]
+                    # An ensemble's scalars are means over its members too; its members'
+                    # losses are logged one by one as well.
                     scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in first}
-                    scalars["skipped"] = fetched[-1][1]["skipped"]
+                    scalars["skipped"] = float(np.sum(fetched[-1][1]["skipped"]))
+                    if members is not None:
+                        for index, seed in enumerate(seeds):
+                            scalars[f"loss/seed_{seed}"] = float(
+                                np.mean([m["loss"][index] for _, m in fetched])
+                            )
                     for group, rate_fn in group_rates.items():
                         scalars[f"lr/{group}"] = float(rate_fn(step - 1))
                     scalars["pairs_per_s"] = rate * global_batch
@@ -346,28 +408,40 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     finally:
         if iterator is not None:
             iterator.close()  # stops the input workers
-    losses += [(done, values["loss"]) for done, values in _fetch(window)]
+    losses += [(done, _loss_entry(values)) for done, values in _fetch(window)]
     manager.wait_until_finished()
     logger.close()
-    model_dir = None
-    if status == "finished":
+    model_dir, model_dirs = None, None
+    if status == "finished" and seeds is None:
         model_dir = export_model(state, workdir)
         if is_main:
             print(f"model written to {model_dir}", flush=True)
+    elif status == "finished":
+        model_dirs = {
+            seed: export_model(member_state(state, index), workdir, f"model_seed{seed}")
+            for index, seed in enumerate(seeds)
+        }
+        if is_main:
+            print(f"models written to {', '.join(model_dirs.values())}", flush=True)
     manager.close()
-    return {
+    skipped = jax.device_get(state.skipped)
+    summary = {
         "step": step,
         "losses": losses,
-        "skipped": int(jax.device_get(state.skipped)),
+        "skipped": int(skipped) if seeds is None else [int(x) for x in skipped],
         "status": status,
         "model_dir": model_dir,
         "step_compiles": compiles,
     }
+    if seeds is not None:
+        summary["model_dirs"] = model_dirs
+    return summary
 
 
-def export_model(state: TrainState, workdir: str) -> str:
-    """Writes ``{'params', 'batch_stats'}`` to ``WORKDIR/model`` for ``siamjax track/eval``."""
+def export_model(state: TrainState, workdir: str, name: str = "model") -> str:
+    """Writes ``{'params', 'batch_stats'}`` to ``WORKDIR/<name>`` for
+    ``siamjax track/eval``."""
     from siamjax.checkpoints import save_variables
 
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    return save_variables(fs.join(workdir, "model"), variables, overwrite=True)
+    return save_variables(fs.join(workdir, name), variables, overwrite=True)

@@ -12,6 +12,11 @@ each group's loss is computed as pysot does and the losses are summed. That repr
 G-GPU recipe on any number of devices, and the result does not depend on the device count.
 Running statistics are the mean of the groups' updated statistics.
 
+Seed ensembles: with ``members=K`` every state leaf has a leading axis of K independently
+initialised models (seeds) and the step is the single-model step ``vmap``-ed over it; all
+members take the same batch, so member k equals a separate run with seed k on the same
+pair stream (``siamjax/train/loop.py``, ``seeds=``).
+
 Phases: 0 = backbone frozen (backbone BatchNorm on running statistics, no backbone
 gradient is computed), 1 = ``train_layers`` trained with batch statistics (docs/parity.md §7.3).
 """
@@ -43,6 +48,11 @@ class TrainState(NamedTuple):
     opt_state: Any
     rng: jax.Array  # PRNG key data; step keys are fold_in(rng, step)
     skipped: jax.Array  # () int32, updates skipped for a non-finite or huge loss
+
+
+def state_step(state: TrainState) -> int:
+    """Iterations done (a seed ensemble's members step together: member 0's count)."""
+    return int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
 
 
 def init_train_state(variables, optimizer, seed: int) -> TrainState:
@@ -190,7 +200,9 @@ def trainable_mask(params, config, phase: int):
     return jax.tree_util.tree_map(lambda group: group in trained_groups, groups)
 
 
-def fit_momentum_to_phase(state: TrainState, config, phase: int, mesh: Mesh) -> TrainState:
+def fit_momentum_to_phase(
+    state: TrainState, config, phase: int, mesh: Mesh, members: int | None = None
+) -> TrainState:
     """``state`` with momentum buffers only for the parameters trained in ``phase``.
 
     A parameter not trained in a phase never reads or changes its buffer there, and its
@@ -199,11 +211,14 @@ def fit_momentum_to_phase(state: TrainState, config, phase: int, mesh: Mesh) -> 
     the frozen backbone's momentum out of memory. Placeholders of parameters trained in
     ``phase`` become zeros of the parameter's shape, replicated over ``mesh``; full
     buffers of parameters not trained become placeholders. Either layout converts.
+    ``members``: the state is a seed ensemble of that many members (placeholders then
+    have shape ``(members,)``).
     """
     mask = trainable_mask(state.params, config, phase)
+    leading = 0 if members is None else 1
 
     def fit(trained, param, buffer):
-        shape = param.shape if trained else ()
+        shape = param.shape if trained else param.shape[:leading]
         return buffer if buffer.shape == shape else jax.ShapeDtypeStruct(shape, buffer.dtype)
 
     fields = [jax.tree_util.tree_map(fit, mask, state.params, f) for f in state.opt_state]
@@ -251,11 +266,14 @@ def abstract_batch(config, mesh: Mesh) -> dict:
     }
 
 
-def abstract_train_state(model, config, optimizer, phase: int, mesh: Mesh) -> TrainState:
+def abstract_train_state(
+    model, config, optimizer, phase: int, mesh: Mesh, members: int | None = None
+) -> TrainState:
     """ShapeDtypeStructs of the state the step of ``phase`` takes (replicated; momentum
     placeholders as ``fit_momentum_to_phase`` makes them), without computing anything:
     the step can be compiled before any array exists, so compilation's memory does not
-    add to the state's (benchmarks/README.md, ``train_step.py``)."""
+    add to the state's (benchmarks/README.md, ``train_step.py``). ``members``: a seed
+    ensemble's state (every leaf with a leading axis of that size)."""
     exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
     shapes = jax.eval_shape(
         lambda: init_train_state(
@@ -265,13 +283,17 @@ def abstract_train_state(model, config, optimizer, phase: int, mesh: Mesh) -> Tr
     mask = trainable_mask(shapes.params, config, phase)
     sharding = replicated(mesh)
 
-    def struct(x, shape=None):
-        return jax.ShapeDtypeStruct(x.shape if shape is None else shape, x.dtype, sharding=sharding)
+    lead = () if members is None else (int(members),)
+
+    def struct(x):
+        return jax.ShapeDtypeStruct(lead + tuple(x.shape), x.dtype, sharding=sharding)
 
     opt_state = type(shapes.opt_state)(
         *(
             jax.tree_util.tree_map(
-                lambda trained, param, buffer: struct(buffer, param.shape if trained else ()),
+                lambda trained, param, buffer: jax.ShapeDtypeStruct(
+                    param.shape if trained else (), buffer.dtype
+                ),
                 mask,
                 shapes.params,
                 field,
@@ -291,14 +313,9 @@ def _join(mask, trained_part, fixed_part):
     return jax.tree_util.tree_map(lambda m, a, b: a if m else b, mask, trained_part, fixed_part)
 
 
-def make_train_step(model, config, optimizer, mesh: Mesh, phase: int, policy=None):
-    """The jitted step ``(state, batch) -> (state, metrics)`` for one freezing phase.
-
-    ``state`` is replicated and donated; ``batch`` (global arrays: template (N,127,127,3),
-    search (N,255,255,3) float32 BGR 0-255, search_box (N,4) x1y1x2y2, negative (N,))
-    is sharded over the mesh's 'data' axis. ``policy``: the backend policy (default:
-    ``resolve_policy(config)``; ``model`` should be built with its formulation).
-    """
+def train_step_function(model, config, optimizer, phase: int, policy=None):
+    """The pure step ``(state, batch) -> (state, metrics)`` of one freezing phase (not
+    jitted; ``make_train_step`` compiles it). Arguments as ``make_train_step``."""
     policy = policy or resolve_policy(config)
     loss_fn = make_loss_fn(model, config, phase, policy)
     max_loss = float(config.train.max_loss)
@@ -348,6 +365,45 @@ def make_train_step(model, config, optimizer, mesh: Mesh, phase: int, policy=Non
         metrics["skipped"] = new_state.skipped
         return new_state, metrics
 
+    return train_step
+
+
+def _ensemble_step(train_step, how: str):
+    """``train_step`` over a leading member axis of the state, every member on the same
+    batch: ``vmap`` ('vectorized'), or one step per member unrolled in the same program
+    ('unrolled'). XLA:CPU runs vmapped convolutions, whose kernels differ per member, as
+    grouped convolutions, slower than the members one by one; ``lax.map`` is slower still
+    there (a loop body) (benchmarks/README.md, ``seed_ensemble.py``)."""
+    if how == "vectorized":
+        return jax.vmap(train_step, in_axes=(0, None))
+
+    def unrolled(state, batch):
+        members = jax.tree_util.tree_leaves(state)[0].shape[0]
+        outputs = [
+            train_step(jax.tree_util.tree_map(lambda leaf, k=k: leaf[k], state), batch)
+            for k in range(members)
+        ]
+        return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *outputs)
+
+    return unrolled
+
+
+def make_train_step(
+    model, config, optimizer, mesh: Mesh, phase: int, policy=None, members: int | None = None
+):
+    """The jitted step ``(state, batch) -> (state, metrics)`` for one freezing phase.
+
+    ``state`` is replicated and donated; ``batch`` (global arrays: template (N,127,127,3),
+    search (N,255,255,3) float32 BGR 0-255, search_box (N,4) x1y1x2y2, negative (N,))
+    is sharded over the mesh's 'data' axis. ``policy``: the backend policy (default:
+    ``resolve_policy(config)``; ``model`` should be built with its formulation).
+    ``members``: the state is a seed ensemble of that many members; every member takes
+    the same batch and every metric gains a leading (members,) axis.
+    """
+    policy = policy or resolve_policy(config)
+    train_step = train_step_function(model, config, optimizer, phase, policy)
+    if members is not None:
+        train_step = _ensemble_step(train_step, policy.seed_ensemble)
     state_sharding = replicated(mesh)
     return jax.jit(
         train_step,
@@ -359,19 +415,25 @@ def make_train_step(model, config, optimizer, mesh: Mesh, phase: int, policy=Non
 
 
 def lower_train_step(
-    model, config, optimizer, mesh: Mesh, phase: int, state=None, batch=None, policy=None
-):
+    model, config, optimizer, mesh: Mesh, phase: int, state=None, batch=None, policy=None,
+    members: int | None = None,
+):  # fmt: skip
     """``make_train_step`` lowered for ``state`` and ``batch``, or, when they are None,
     for their shapes alone (``abstract_train_state`` / ``abstract_batch``)."""
     if state is None:
-        state = abstract_train_state(model, config, optimizer, phase, mesh)
+        state = abstract_train_state(model, config, optimizer, phase, mesh, members)
     if batch is None:
         batch = abstract_batch(config, mesh)
-    return make_train_step(model, config, optimizer, mesh, phase, policy).lower(state, batch)
+    step = make_train_step(model, config, optimizer, mesh, phase, policy, members)
+    return step.lower(state, batch)
 
 
 def compile_train_step(
-    model, config, optimizer, mesh: Mesh, phase: int, state=None, batch=None, policy=None
-):
+    model, config, optimizer, mesh: Mesh, phase: int, state=None, batch=None, policy=None,
+    members: int | None = None,
+):  # fmt: skip
     """``lower_train_step(...)`` compiled ahead of time."""
-    return lower_train_step(model, config, optimizer, mesh, phase, state, batch, policy).compile()
+    lowered = lower_train_step(
+        model, config, optimizer, mesh, phase, state, batch, policy, members
+    )
+    return lowered.compile()
