@@ -433,7 +433,5 @@ def compile_train_step(
     members: int | None = None,
 ):  # fmt: skip
     """``lower_train_step(...)`` compiled ahead of time."""
-    lowered = lower_train_step(
-        model, config, optimizer, mesh, phase, state, batch, policy, members
-    )
+    lowered = lower_train_step(model, config, optimizer, mesh, phase, state, batch, policy, members)
     return lowered.compile()
