@@ -113,8 +113,11 @@ def main() -> None:
             config.model.rpn.correlation = variant
             config.backend.seed_ensemble = how
             result = measure(config, args.members, args.steps)
-            print(f"| {variant} | {how} | {result['sequential_s']:.3f} | "
-                  f"{result['ensemble_s']:.3f} | {result['speedup']:.2f}x |", flush=True)  # fmt: skip
+            row = (
+                f"| {variant} | {how} | {result['sequential_s']:.3f} | "
+                f"{result['ensemble_s']:.3f} | {result['speedup']:.2f}x |"
+            )
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
     # measure (from a fresh clone; each part optional), then rewrite README.md:
     python docs/update_readme.py --quickstart runs/quickstart --tests
 
+``--zoo DIR`` records a finished ``siamjax experiment --config
+configs/experiments/correlation_zoo.py --workdir DIR`` (its results.json: the table, the
+wall time) and copies its plots to ``docs/images/zoo_*.png``.
 ``--quickstart DIR`` runs ``siamjax quickstart --workdir DIR`` (install excluded) unless
 DIR already holds a finished ``report.json``, records its scores, wall time and the
 machine in ``docs/measured.json`` and draws ``docs/images/quickstart_tracked.png`` (a
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -30,6 +32,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 MEASURED = os.path.join(ROOT, "docs", "measured.json")
 PICTURE = os.path.join(ROOT, "docs", "images", "quickstart_tracked.png")
+ZOO_PLOTS = {  # results' plots/ path -> docs/images/ name
+    os.path.join("held_out", "success.png"): "zoo_success.png",
+    "auc_vs_search_ms.png": "zoo_auc_vs_search_ms.png",
+    "auc_vs_params.png": "zoo_auc_vs_params.png",
+}
 TRACKERS = ("trained", "static", "untrained")
 
 
@@ -57,6 +64,14 @@ def render(measured: dict) -> dict[str, str]:
                 f"{scores['norm_precision']:.3f} |"
             )
         blocks["quickstart-table"] = "\n".join(rows)
+    zoo = measured.get("zoo")
+    if zoo:
+        blocks["zoo-time"] = (
+            f"{_minutes(zoo['seconds'])} on {zoo['machine']} ({zoo['runs']} runs: "
+            f"{zoo['variants']} variants x {zoo['seeds']} seeds, {zoo['train_steps']} steps "
+            f"each, {zoo['sequences']} held-out sequences)"
+        )
+        blocks["zoo-table"] = zoo["table"]
     tests = measured.get("tests")
     if tests:
         blocks["tests-time"] = (
@@ -84,15 +99,9 @@ def apply_blocks(text: str, blocks: dict[str, str]) -> str:
 
 
 def machine() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as stream:
-            names = [line.split(":", 1)[1].strip() for line in stream if "model name" in line]
-        model = names[0] if names else model
-    except OSError:
-        pass
-    return f"{cores} cores ({model})"
+    from siamjax.machine import describe
+
+    return describe()
 
 
 def measure_quickstart(workdir: str) -> dict:
@@ -131,6 +140,29 @@ def draw_tracked_frame(workdir: str) -> None:
     cv2.imwrite(PICTURE, frame, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
+def record_zoo(workdir: str) -> dict:
+    """The README's zoo numbers from a finished experiment's results.json; copies its plots."""
+    import shutil
+
+    from siamjax.experiment.report import split_table
+
+    with open(os.path.join(workdir, "results.json")) as stream:
+        results = json.load(stream)
+    for source, name in ZOO_PLOTS.items():
+        shutil.copyfile(os.path.join(workdir, "plots", source),
+                        os.path.join(ROOT, "docs", "images", name))  # fmt: skip
+    return {
+        "seconds": results["seconds"],
+        "machine": results["machine"],
+        "runs": len(results["variants"]) * len(results["seeds"]),
+        "variants": len(results["variants"]),
+        "seeds": len(results["seeds"]),
+        "train_steps": results["train_steps"],
+        "sequences": len(results["per_sequence_auc"]["held_out"][results["baseline"]]),
+        "table": split_table(results, "held_out"),
+    }
+
+
 def measure_tests() -> dict:
     sys.path.insert(0, ROOT)
     from tests.readme import test_command
@@ -147,6 +179,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quickstart", metavar="DIR", help="measure the quickstart in DIR")
     parser.add_argument("--tests", action="store_true", help="time the README's test command")
+    parser.add_argument("--zoo", metavar="DIR", help="record the finished correlation zoo in DIR")
     args = parser.parse_args(argv)
     measured = {}
     if os.path.isfile(MEASURED):
@@ -156,7 +189,9 @@ def main(argv=None) -> int:
         measured["quickstart"] = measure_quickstart(args.quickstart)
     if args.tests:
         measured["tests"] = measure_tests()
-    if args.quickstart or args.tests:
+    if args.zoo:
+        measured["zoo"] = record_zoo(args.zoo)
+    if args.quickstart or args.tests or args.zoo:
         with open(MEASURED, "w") as stream:
             json.dump(measured, stream, indent=2)
             stream.write("\n")

@@ -42,14 +42,16 @@ def write_static_results(videos, out_dir: str, dataset: str = "custom") -> None:
         results.write_results(out_dir, dataset, video.name, np.tile(box, (len(video), 1)))
 
 
-def evaluate_variables(config, variables, videos, out_dir: str, batch: int = 4) -> None:
-    """One-pass tracking of ``videos`` with ``variables``; results under ``out_dir``."""
+def evaluate_variables(config, variables, videos, out_dir: str, dataset: str = "custom",
+                       batch: int = 4) -> None:  # fmt: skip
+    """One-pass tracking of ``videos`` with in-memory ``variables`` (``batch`` sequences in
+    lockstep); results under ``out_dir`` in ``dataset``'s layout (finished ones kept)."""
     from siamjax.eval.runner import run_batched
     from siamjax.loading import load_tracker
     from siamjax.tracking import BatchedTracker
 
     tracker = load_tracker(config, variables)
-    run_batched(BatchedTracker(tracker, batch), videos, out_dir, "custom")
+    run_batched(BatchedTracker(tracker, batch), videos, out_dir, dataset)
 
 
 def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
@@ -59,14 +61,14 @@ def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
     try:
         return _run(workdir, config, videos, seed, max_steps, workers, started)
     except BaseException:
-        _add_elapsed(workdir, time.time() - started)  # an interrupted run's time counts
+        add_elapsed(workdir, time.time() - started)  # an interrupted run's time counts
         raise
 
 
-def _add_elapsed(workdir: str, seconds: float) -> float:
-    """Adds ``seconds`` to ``WORKDIR/elapsed_seconds`` (created when missing); returns
-    the new total."""
-    path = os.path.join(workdir, "elapsed_seconds")
+def add_elapsed(workdir: str, seconds: float, name: str = "elapsed_seconds") -> float:
+    """Adds ``seconds`` to ``WORKDIR/<name>`` (created when missing); returns the new
+    total (the wall time of every invocation that worked on ``workdir``)."""
+    path = os.path.join(workdir, name)
     total = seconds
     try:
         with open(path) as stream:
@@ -134,7 +136,7 @@ def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
     # Wall time of every invocation that worked on this workdir (a resumed run adds its
     # own to what the interrupted ones spent), and of this one.
     report["seconds_this_run"] = round(time.time() - started, 1)
-    report["seconds"] = round(_add_elapsed(workdir, time.time() - started), 1)
+    report["seconds"] = round(add_elapsed(workdir, time.time() - started), 1)
     with open(os.path.join(workdir, "report.json"), "w") as stream:
         json.dump(report, stream, indent=2)
 

@@ -17,6 +17,7 @@ from siamjax.cli import (
     check_data,
     convert,
     evaluate,
+    experiment,
     export,
     hp_search,
     info,
@@ -38,7 +39,7 @@ __all__ = ["EXIT_PREEMPTED", "CommandError", "build_parser", "main"]
 
 # In `siamjax --help` order.
 SUBCOMMANDS = (info, convert, track, evaluate, score, hp_search, prep, check_data, train,
-               export, quickstart)  # fmt: skip
+               export, quickstart, experiment)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -152,11 +152,17 @@ def up_channel(search: jax.Array, kernel: jax.Array) -> jax.Array:
 
 @registry.register("correlation", "naive")
 def naive(search: jax.Array, kernel: jax.Array) -> jax.Array:
-    """SiamFC single-channel xcorr: full correlation summed over channels. (B, Ho, Wo, 1)."""
+    """SiamFC single-channel xcorr: full correlation summed over channels. (B, Ho, Wo, 1).
+
+    Under the 'taps' formulation (XLA:CPU) it is the depthwise taps summed over channels,
+    the same sums in another order: the per-sample grouped convolution is several times
+    slower there (benchmarks/README.md, ``seed_ensemble.py``)."""
     if kernel.shape[-1] != search.shape[-1]:
         raise ValueError(
             f"naive: kernel has {kernel.shape[-1]} channels, search {search.shape[-1]}"
         )
+    if active_formulation().correlation == "taps":
+        return depthwise_taps(search, kernel).sum(axis=-1, keepdims=True)
     return up_channel(search, kernel)
 
 
@@ -169,3 +175,10 @@ def get_correlation(name: str):
     if name == "depthwise" and active_formulation().correlation == "taps":
         return depthwise_taps
     return registry.lookup("correlation", name)
+
+
+def formulated_depthwise(search: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``depthwise`` as the active formulation computes it (``get_correlation``): what a
+    variant built on depthwise correlation should call, so that it gets the backend's
+    fast form (on XLA:CPU the shifted-product taps, not the slow grouped convolution)."""
+    return get_correlation("depthwise")(search, kernel)

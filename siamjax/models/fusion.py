@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from siamjax import registry
-from siamjax.models.correlation import depthwise
+from siamjax.models.correlation import formulated_depthwise
 
 _EPSILON = 1e-6
 
@@ -52,7 +52,7 @@ def depthwise_cosine(search: jax.Array, kernel: jax.Array) -> jax.Array:
     def normalised(x):
         return x / jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True) + _EPSILON)
 
-    return depthwise(normalised(search), normalised(kernel))
+    return formulated_depthwise(normalised(search), normalised(kernel))
 
 
 @registry.register("correlation", "depthwise_se")
@@ -66,7 +66,7 @@ class DepthwiseSE(nn.Module):
 
     @nn.compact
     def __call__(self, search: jax.Array, kernel: jax.Array) -> jax.Array:
-        response = depthwise(search, kernel)
+        response = formulated_depthwise(search, kernel)
         channels = response.shape[-1]
         squeezed = response.mean(axis=(1, 2))
         hidden = nn.relu(nn.Dense(max(1, channels // self.reduction), name="squeeze")(squeezed))

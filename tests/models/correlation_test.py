@@ -57,9 +57,13 @@ def test_up_channel_matches_numpy_loop(features):
     np.testing.assert_allclose(out, _loop_up_channel(search, kernel), rtol=1e-5, atol=1e-4)
 
 
-def test_naive_is_channel_summed_depthwise(features):
+@pytest.mark.parametrize("formulation", ["grouped", "taps"])
+def test_naive_is_channel_summed_depthwise(features, formulation):
+    from siamjax.backend import Formulation, formulated
+
     search, kernel = features
-    out = np.asarray(correlation.naive(search, kernel))
+    with formulated(Formulation(correlation=formulation)):
+        out = np.asarray(correlation.naive(search, kernel))
     assert out.shape == (3, 7, 7, 1)
     expected = _loop_depthwise(search, kernel).sum(axis=-1, keepdims=True)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)

@@ -1,0 +1,168 @@
+"""What an experiment runs: its variants × seeds as units of work, and which process runs which.
+
+A *unit* is one variant with the seeds still to train: trained together as a seed ensemble
+(``config.experiment.ensemble``, one jitted step) or one seed at a time. Units go to
+processes round-robin, so N processes (SLURM tasks, hosts, ``--num-processes``) each train
+a disjoint share; finished runs are never planned again, which makes a re-run resume and
+an added variant train alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+import importlib.util
+import json
+import os
+import sys
+
+from siamjax import registry
+
+# Fields that may change between invocations on one workdir without invalidating its
+# finished runs: which variants and seeds to run and where variants come from.
+OPEN_FIELDS = ("variants", "seeds", "imports")
+
+
+class ExperimentError(ValueError):
+    """An experiment that cannot run as configured (one line naming the field / value)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One variant and the seeds one training run of it produces."""
+
+    variant: str
+    seeds: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}/seeds_{'_'.join(str(seed) for seed in self.seeds)}"
+
+
+def run_dir(workdir: str, variant: str, seed: int) -> str:
+    """Where one (variant, seed) run's ``run.json`` and tracking results go."""
+    return os.path.join(workdir, "runs", variant, f"seed{seed}")
+
+
+def import_variant_module(spec: str) -> list[str]:
+    """Imports a module name or a ``.py`` file (registering its variants); returns the
+    correlation names it registered that were not registered before."""
+    import siamjax.models  # noqa: F401  (the built-in variants are not new)
+
+    before = set(registry.names("correlation"))
+    if spec.endswith(".py"):
+        if not os.path.isfile(spec):
+            raise ExperimentError(f"variant file not found: {spec}")
+        name = os.path.splitext(os.path.basename(spec))[0]
+        module_spec = importlib.util.spec_from_file_location(name, os.path.abspath(spec))
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as error:  # the researcher's file: say which and what
+            raise ExperimentError(f"error while importing {spec}: {error!r}") from error
+    else:
+        try:
+            importlib.import_module(spec)
+        except ImportError as error:
+            raise ExperimentError(f"cannot import variant module {spec!r}: {error}") from error
+    return sorted(set(registry.names("correlation")) - before)
+
+
+def check_variants(experiment) -> None:
+    """Every listed variant is a registered correlation and the baseline is listed."""
+    import siamjax.models  # noqa: F401  (registers the built-in variants)
+
+    known = registry.names("correlation")
+    for variant in experiment.variants:
+        if variant not in known:
+            raise ExperimentError(
+                f"config.experiment.variants: {variant!r} is not a registered correlation; "
+                f"known: {', '.join(known)}"
+            )
+    if experiment.baseline not in experiment.variants:
+        raise ExperimentError(
+            f"config.experiment.baseline {experiment.baseline!r} is not in "
+            f"config.experiment.variants {tuple(experiment.variants)}"
+        )
+    if len(set(experiment.variants)) != len(experiment.variants):
+        raise ExperimentError(f"config.experiment.variants lists a variant twice: "
+                              f"{tuple(experiment.variants)}")  # fmt: skip
+    if not experiment.seeds or len(set(experiment.seeds)) != len(experiment.seeds):
+        raise ExperimentError(
+            f"config.experiment.seeds must be distinct and non-empty: {tuple(experiment.seeds)}"
+        )
+
+
+def variant_config(config, variant: str):
+    """The training config of ``variant``: the shared recipe with its correlation."""
+    run = copy.deepcopy(config)
+    with run.unlocked():
+        run.model.rpn.correlation = variant
+        run.name = f"{config.name}_{variant}"
+    return run
+
+
+def plan_units(experiment, finished) -> list[Unit]:
+    """Units for the (variant, seed) runs not in ``finished`` (a set of such pairs)."""
+    units = []
+    for variant in experiment.variants:
+        missing = tuple(int(s) for s in experiment.seeds if (variant, int(s)) not in finished)
+        if not missing:
+            continue
+        if experiment.ensemble:
+            units.append(Unit(variant, missing))
+        else:
+            units += [Unit(variant, (seed,)) for seed in missing]
+    return units
+
+
+def assign(units: list[Unit], process_index: int, process_count: int) -> list[Unit]:
+    """This process's share of ``units`` (round-robin, so the shares differ by at most one)."""
+    if not 0 <= process_index < process_count:
+        raise ExperimentError(f"process index {process_index} is not in [0, {process_count})")
+    return units[process_index::process_count]
+
+
+def fingerprint(config) -> dict:
+    """The config as a plain dict without ``OPEN_FIELDS``: what a workdir's runs share."""
+    shared = json.loads(config.to_json_best_effort())
+    for field in OPEN_FIELDS:
+        shared["experiment"].pop(field, None)
+    return shared
+
+
+def first_difference(saved, current, prefix: str = "config") -> str | None:
+    """The dotted path of the first field where two fingerprints differ, or None."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        for key in sorted(set(saved) | set(current)):
+            if key not in saved or key not in current:
+                return f"{prefix}.{key}"
+            found = first_difference(saved[key], current[key], f"{prefix}.{key}")
+            if found:
+                return found
+        return None
+    return None if saved == current else prefix
+
+
+def check_workdir_config(workdir: str, config) -> None:
+    """Records the shared config in ``WORKDIR/experiment.json`` on first use; afterwards
+    refuses a config whose shared part differs (its finished runs would not compare)."""
+    path = os.path.join(workdir, "experiment.json")
+    current = fingerprint(config)
+    if os.path.exists(path):
+        with open(path) as stream:
+            saved = json.load(stream)
+        field = first_difference(saved, current)
+        if field is not None:
+            raise ExperimentError(
+                f"{workdir} holds runs of a different config ({field} differs); use a new "
+                "--workdir, or the original config (variants and seeds may change)"
+            )
+        return
+    os.makedirs(workdir, exist_ok=True)
+    temporary = path + ".tmp"
+    with open(temporary, "w") as stream:
+        json.dump(current, stream, indent=2, sort_keys=True)
+    os.replace(temporary, path)

@@ -1,0 +1,221 @@
+"""An experiment's comparison: results.json, results.md and plots from the finished runs.
+
+    results = collect(workdir, config, splits)   # from runs/*/seed*/run.json and costs.json
+    write_results(workdir, config, splits)       # + results.json, results.md, plots/
+
+Per variant and split: success AUC, precision and normalised precision as mean ± standard
+deviation over seeds, and against the baseline a paired bootstrap interval of the AUC
+difference over sequences (``statistics.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from siamjax import machine
+from siamjax.experiment import statistics
+from siamjax.experiment.plan import run_dir
+
+SCORES = ("success_auc", "precision", "norm_precision")
+
+
+def _read(path: str):
+    with open(path) as stream:
+        return json.load(stream)
+
+
+def _per_sequence_auc(runs: list[dict], split: str) -> dict:
+    """{sequence: AUC averaged over the runs (seeds)}."""
+    names = list(runs[0]["scores"][split]["videos"])
+    return {
+        name: float(np.mean([run["scores"][split]["videos"][name]["success_auc"] for run in runs]))
+        for name in names
+    }
+
+
+def collect(workdir: str, config, splits: list[str]) -> dict:
+    """The results dict of every (variant, seed) of ``config.experiment``."""
+    experiment = config.experiment
+    baseline = experiment.baseline
+    runs = {
+        variant: [
+            _read(os.path.join(run_dir(workdir, variant, int(seed)), "run.json"))
+            for seed in experiment.seeds
+        ]  # fmt: skip
+        for variant in experiment.variants
+    }
+    sequences = {
+        split: {variant: _per_sequence_auc(runs[variant], split) for variant in runs}
+        for split in splits
+    }
+    variants = {}
+    for variant, variant_runs in runs.items():
+        costs = _read(os.path.join(workdir, "runs", variant, "costs.json"))
+        summary = {}
+        for split in splits:
+            entry = {
+                key: statistics.mean_std([run["scores"][split][key] for run in variant_runs])
+                for key in SCORES
+            }
+            entry["success_curve"] = np.mean(
+                [run["scores"][split]["success_curve"] for run in variant_runs], axis=0
+            ).tolist()
+            entry["precision_curve"] = np.mean(
+                [run["scores"][split]["precision_curve"] for run in variant_runs], axis=0
+            ).tolist()
+            if variant != baseline:
+                ours, theirs = sequences[split][variant], sequences[split][baseline]
+                differences = [ours[name] - theirs[name] for name in theirs]
+                interval = statistics.paired_bootstrap(
+                    differences,
+                    int(experiment.bootstrap_samples),
+                    float(experiment.confidence),
+                    seed=0,
+                )
+                interval["verdict"] = statistics.verdict(interval)
+                entry["vs_baseline"] = interval
+            summary[split] = entry
+        variants[variant] = {
+            **costs,
+            "train_seconds": float(np.mean([run["train_seconds"] for run in variant_runs])),
+            "seeds": {
+                str(run["seed"]): {
+                    split: {key: run["scores"][split][key] for key in SCORES} for split in splits
+                }
+                for run in variant_runs
+            },  # fmt: skip
+            "splits": summary,
+        }
+    return {
+        "experiment": config.name,
+        "baseline": baseline,
+        "seeds": [int(seed) for seed in experiment.seeds],
+        "splits": list(splits),
+        "train_steps": _train_steps(config),
+        "machine": machine.describe(),
+        "variants": variants,
+        "per_sequence_auc": sequences,
+    }
+
+
+def _train_steps(config) -> int:
+    from siamjax.train.loop import total_steps
+
+    return total_steps(config)
+
+
+def _plus_minus(stats: dict) -> str:
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def markdown(results: dict) -> str:
+    """One table per split, best mean AUC first."""
+    lines = [
+        f"# {results['experiment']}",
+        "",
+        f"{len(results['seeds'])} seeds ({', '.join(map(str, results['seeds']))}), "
+        f"{results['train_steps']} train steps each, same data and schedule; mean ± std over "
+        f"seeds; Δ AUC: paired bootstrap over sequences against `{results['baseline']}`. "
+        f"Search ms: one batch-1 search call on {results['machine']}.",
+    ]
+    for split in results["splits"]:
+        count = len(results["per_sequence_auc"][split][results["baseline"]])
+        lines += ["", f"## {split} ({count} sequences)", "", split_table(results, split)]
+    return "\n".join(lines) + "\n"
+
+
+def split_table(results: dict, split: str) -> str:
+    """The markdown table of one split: a row per variant, best mean AUC first."""
+    lines = [
+        "| variant | AUC | precision | norm. precision | Δ AUC vs baseline [95% CI] | "
+        "search ms | params |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    ranked = sorted(
+        results["variants"].items(),
+        key=lambda item: -item[1]["splits"][split]["success_auc"]["mean"],
+    )
+    for variant, entry in ranked:
+        scores = entry["splits"][split]
+        interval = scores.get("vs_baseline")
+        if interval is None:
+            delta = "baseline"
+        else:
+            percent = round(interval["confidence"] * 100)
+            delta = (
+                f"{interval['mean']:+.3f} [{interval['low']:+.3f}, {interval['high']:+.3f}] "
+                f"{interval['verdict']}"
+            )
+            if percent != 95:
+                delta += f" ({percent}% CI)"
+        lines.append(
+            f"| {variant} | {_plus_minus(scores['success_auc'])} | "
+            f"{_plus_minus(scores['precision'])} | {_plus_minus(scores['norm_precision'])} | "
+            f"{delta} | {entry['search_ms']:.1f} | {entry['params']:,} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: dict, out_dir: str) -> list[str]:
+    """Per split: success / precision curves (seed-averaged); for the first split: AUC
+    against search milliseconds and against parameters (error bars: std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from siamjax.eval.report import plot_curves
+
+    paths = []
+    for split in results["splits"]:
+        folder = os.path.join(out_dir, split)
+        os.makedirs(folder, exist_ok=True)
+        curves = {
+            variant: {
+                "success_auc": entry["splits"][split]["success_auc"]["mean"],
+                "precision": entry["splits"][split]["precision"]["mean"],
+                "success_curve": entry["splits"][split]["success_curve"],
+                "precision_curve": entry["splits"][split]["precision_curve"],
+            }
+            for variant, entry in results["variants"].items()
+        }
+        paths += plot_curves(curves, folder, title=f"({split}, mean of seeds)")
+    split = results["splits"][0]
+    for cost, label, name in (
+        ("search_ms", "search call (ms, batch 1)", "auc_vs_search_ms.png"),
+        ("params", "parameters", "auc_vs_params.png"),
+    ):
+        figure, axis = plt.subplots(figsize=(5, 4))
+        for variant, entry in results["variants"].items():
+            stats = entry["splits"][split]["success_auc"]
+            axis.errorbar(entry[cost], stats["mean"], yerr=stats["std"], fmt="o", capsize=3,
+                          label=variant)  # fmt: skip
+        axis.set_xlabel(label)
+        axis.set_ylabel(f"success AUC ({split})")
+        if cost == "params":
+            axis.set_xscale("log")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+        axis.set_title(f"AUC vs {label.split(' (')[0]}")
+        path = os.path.join(out_dir, name)
+        figure.tight_layout()
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        paths.append(path)
+    return paths
+
+
+def write_results(workdir: str, config, splits: list[str], seconds: float | None = None) -> dict:
+    """Writes ``results.json``, ``results.md`` and ``plots/``; returns the results."""
+    results = collect(workdir, config, splits)
+    if seconds is not None:
+        results["seconds"] = round(float(seconds), 1)
+    results["plots"] = plot(results, os.path.join(workdir, "plots"))
+    with open(os.path.join(workdir, "results.json"), "w") as stream:
+        json.dump(results, stream, indent=2)
+    with open(os.path.join(workdir, "results.md"), "w") as stream:
+        stream.write(markdown(results))
+    return results

@@ -1,0 +1,82 @@
+"""Planning an experiment: units, shares between processes, the workdir's shared config."""
+
+import json
+
+import ml_collections
+import pytest
+
+from siamjax import registry
+from siamjax.experiment import plan
+from siamjax.experiment.plan import ExperimentError, Unit
+
+
+def _experiment(ensemble=True, variants=("depthwise", "pixelwise"), seeds=(0, 1, 2)):
+    return ml_collections.ConfigDict(
+        {
+            "variants": variants,
+            "baseline": "depthwise",
+            "seeds": seeds,
+            "ensemble": ensemble,
+            "imports": (),
+        }  # fmt: skip
+    )
+
+
+def test_units_leave_out_finished_runs():
+    finished = {("depthwise", 0), ("depthwise", 1), ("depthwise", 2), ("pixelwise", 1)}
+    assert plan.plan_units(_experiment(), finished) == [Unit("pixelwise", (0, 2))]
+    assert plan.plan_units(_experiment(ensemble=False), finished) == [
+        Unit("pixelwise", (0,)),
+        Unit("pixelwise", (2,)),
+    ]
+    assert Unit("pixelwise", (0, 2)).name == "pixelwise/seeds_0_2"
+
+
+def test_shares_are_disjoint_and_cover_every_unit():
+    units = plan.plan_units(_experiment(ensemble=False), set())
+    shares = [plan.assign(units, index, 4) for index in range(4)]
+    assert sorted(sum(shares, []), key=units.index) == units
+    assert all(len(share) in (1, 2) for share in shares)
+    with pytest.raises(ExperimentError, match="process index 4"):
+        plan.assign(units, 4, 4)
+
+
+def test_variants_are_checked_by_name():
+    plan.check_variants(_experiment())
+    with pytest.raises(ExperimentError, match="'nonexistent' is not a registered correlation"):
+        plan.check_variants(_experiment(variants=("depthwise", "nonexistent")))
+    with pytest.raises(ExperimentError, match="baseline 'depthwise' is not in"):
+        plan.check_variants(_experiment(variants=("pixelwise",)))
+    with pytest.raises(ExperimentError, match="seeds must be distinct"):
+        plan.check_variants(_experiment(seeds=(1, 1)))
+
+
+def test_workdir_refuses_a_changed_recipe_but_not_new_variants_or_seeds(tmp_path):
+    config = ml_collections.ConfigDict({"train": {"steps": 10}, "experiment": _experiment()})
+    plan.check_workdir_config(str(tmp_path), config)
+    assert "variants" not in json.load(open(tmp_path / "experiment.json"))["experiment"]
+    config.experiment.variants = ("depthwise", "pixelwise", "naive")
+    config.experiment.seeds = (0, 1, 2, 3)
+    plan.check_workdir_config(str(tmp_path), config)  # still the same experiment
+    config.train.steps = 20
+    with pytest.raises(ExperimentError, match=r"config\.train\.steps differs"):
+        plan.check_workdir_config(str(tmp_path), config)
+
+
+def test_a_variant_file_registers_its_variants(tmp_path):
+    path = tmp_path / "plan_test_variant.py"
+    path.write_text(
+        "from siamjax import registry\n"
+        "from siamjax.models.correlation import formulated_depthwise\n\n"
+        "@registry.register('correlation', 'plan_test_doubled')\n"
+        "def doubled(search, kernel):\n"
+        "    return 2 * formulated_depthwise(search, kernel)\n"
+    )
+    assert plan.import_variant_module(str(path)) == ["plan_test_doubled"]
+    assert "plan_test_doubled" in registry.names("correlation")
+    with pytest.raises(ExperimentError, match="variant file not found"):
+        plan.import_variant_module(str(tmp_path / "missing.py"))
+    broken = tmp_path / "plan_test_broken.py"
+    broken.write_text("raise RuntimeError('typo')\n")
+    with pytest.raises(ExperimentError, match="plan_test_broken.py: RuntimeError"):
+        plan.import_variant_module(str(broken))
