@@ -5,7 +5,8 @@
 
 ``--zoo DIR`` records a finished ``siamjax experiment --config
 configs/experiments/correlation_zoo.py --workdir DIR`` (its results.json: the table, the
-wall time) and copies its plots to ``docs/images/zoo_*.png``.
+wall time) and copies its plots to ``docs/images/zoo_*.png``; ``--zoo-small DIR`` records
+the time of a finished ``correlation_zoo.py:small`` run.
 ``--quickstart DIR`` runs ``siamjax quickstart --workdir DIR`` (install excluded) unless
 DIR already holds a finished ``report.json``, records its scores, wall time and the
 machine in ``docs/measured.json`` and draws ``docs/images/quickstart_tracked.png`` (a
@@ -72,6 +73,9 @@ def render(measured: dict) -> dict[str, str]:
             f"each, {zoo['sequences']} held-out sequences)"
         )
         blocks["zoo-table"] = zoo["table"]
+    zoo_small = measured.get("zoo_small")
+    if zoo_small:
+        blocks["zoo-small-time"] = f"{_minutes(zoo_small['seconds'])} on {zoo_small['machine']}"
     tests = measured.get("tests")
     if tests:
         blocks["tests-time"] = (
@@ -180,6 +184,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quickstart", metavar="DIR", help="measure the quickstart in DIR")
     parser.add_argument("--tests", action="store_true", help="time the README's test command")
     parser.add_argument("--zoo", metavar="DIR", help="record the finished correlation zoo in DIR")
+    parser.add_argument("--zoo-small", metavar="DIR", help="record the finished :small zoo in DIR")
     args = parser.parse_args(argv)
     measured = {}
     if os.path.isfile(MEASURED):
@@ -191,7 +196,11 @@ def main(argv=None) -> int:
         measured["tests"] = measure_tests()
     if args.zoo:
         measured["zoo"] = record_zoo(args.zoo)
-    if args.quickstart or args.tests or args.zoo:
+    if args.zoo_small:
+        with open(os.path.join(args.zoo_small, "results.json")) as stream:
+            small = json.load(stream)
+        measured["zoo_small"] = {"seconds": small["seconds"], "machine": small["machine"]}
+    if args.quickstart or args.tests or args.zoo or args.zoo_small:
         with open(MEASURED, "w") as stream:
             json.dump(measured, stream, indent=2)
             stream.write("\n")

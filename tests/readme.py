@@ -18,3 +18,14 @@ def first_screen_commands() -> tuple[str, str]:
 
 def test_command() -> str:
     return first_screen_commands()[1]
+
+
+def variant_example() -> tuple[str, str]:
+    """(file text, registered name) of the README's "your variant against the zoo"
+    example: the first ```python block after that sentence."""
+    with open(README, encoding="utf-8") as stream:
+        text = stream.read()
+    start = text.index("Your variant against the zoo is one file and one command")
+    source = re.search(r"```python\n(.*?)```", text[start:], flags=re.S).group(1)
+    name = re.search(r'register\("correlation", "([^"]+)"\)', source).group(1)
+    return source, name

@@ -38,10 +38,19 @@ def test_render_and_apply_blocks():
         "quickstart": {"seconds": 484.4, "machine": "2 cores (X)",
                        "report": {name: scores for name in script.TRACKERS}},
         "tests": {"seconds": 61, "machine": "2 cores (X)", "summary": "3 passed"},
+        "zoo": {"seconds": 3000, "machine": "2 cores (X)", "runs": 6, "variants": 2, "seeds": 3,
+                "train_steps": 450, "sequences": 30, "table": "| variant |"},
+        "zoo_small": {"seconds": 441.5, "machine": "2 cores (X)"},
     }  # fmt: skip
     blocks = script.render(measured)
     assert blocks["quickstart-time"] == "8 min 4 s on 2 cores (X), install excluded"
     assert "| trained | 0.612 | 0.800 | 0.750 |" in blocks["quickstart-table"]
+    assert blocks["zoo-time"] == (
+        "50 min 0 s on 2 cores (X) (6 runs: 2 variants x 3 seeds, 450 steps each, "
+        "30 held-out sequences)"
+    )
+    assert blocks["zoo-table"] == "| variant |"
+    assert blocks["zoo-small-time"] == "7 min 22 s on 2 cores (X)"
     text = "a <!-- measured:tests-time -->old<!-- /measured:tests-time --> b"
     assert script.apply_blocks(text, {"tests-time": "new"}) == (
         "a <!-- measured:tests-time -->new<!-- /measured:tests-time --> b"

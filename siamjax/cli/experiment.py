@@ -24,7 +24,6 @@ def add_parser(subcommands) -> None:
     parser.add_argument(
         "--add",
         action="append",
-        default=[],
         metavar="MODULE_OR_FILE",
         help="import a module or .py file and add every correlation variant it registers "
         "to the comparison (repeatable)",
@@ -32,11 +31,10 @@ def add_parser(subcommands) -> None:
     parser.add_argument(
         "--dataset",
         action="append",
-        default=[],
         help="also evaluate on this one-pass benchmark (OTB100, LaSOT, ...; repeatable, "
         "each with a --data-dir)",
     )
-    parser.add_argument("--data-dir", action="append", default=[], help="the benchmark's folder")
+    parser.add_argument("--data-dir", action="append", help="the benchmark's folder")
     parser.add_argument(
         "--distributed",
         choices=("off", "auto", "explicit"),
@@ -80,10 +78,11 @@ def run(args, overrides) -> int:
     from siamjax.experiment.runner import run_experiment
     from siamjax.loading import resolve_config
 
-    if len(args.dataset) != len(args.data_dir):
+    datasets, data_dirs, added = args.dataset or [], args.data_dir or [], args.add or []
+    if len(datasets) != len(data_dirs):
         raise CommandError(
-            f"give one --data-dir per --dataset ({len(args.dataset)} datasets, "
-            f"{len(args.data_dir)} folders)"
+            f"give one --data-dir per --dataset ({len(datasets)} datasets, "
+            f"{len(data_dirs)} folders)"
         )
     process_index, process_count = process_share(
         args.distributed, args.num_processes, args.process_id
@@ -98,7 +97,7 @@ def run(args, overrides) -> int:
         with config.unlocked():
             for spec in tuple(config.experiment.imports):
                 import_variant_module(spec)
-            for spec in args.add:
+            for spec in added:
                 added = import_variant_module(spec)
                 if not added:
                     raise ExperimentError(f"--add {spec}: it registers no new correlation")
@@ -106,8 +105,8 @@ def run(args, overrides) -> int:
                 config.experiment.variants = tuple(config.experiment.variants) + tuple(
                     name for name in added if name not in config.experiment.variants
                 )
-        run_experiment(config, args.workdir, list(zip(args.dataset, args.data_dir, strict=True)),
-                       process_index, process_count)  # fmt: skip
+        benchmarks = list(zip(datasets, data_dirs, strict=True))
+        run_experiment(config, args.workdir, benchmarks, process_index, process_count)
     except ExperimentError as error:
         raise CommandError(str(error)) from error
     return 0

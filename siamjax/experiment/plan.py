@@ -19,9 +19,12 @@ import sys
 
 from siamjax import registry
 
-# Fields that may change between invocations on one workdir without invalidating its
-# finished runs: which variants and seeds to run and where variants come from.
-OPEN_FIELDS = ("variants", "seeds", "imports")
+# config.experiment fields that may change between invocations on one workdir without
+# invalidating its finished runs: which variants and seeds to run, where variants come
+# from, and what changes how runs are scheduled or reported but not their results (an
+# ensemble member equals a separate run; lockstep tracking equals sequential tracking).
+OPEN_FIELDS = ("variants", "seeds", "imports", "ensemble", "devices", "eval_batch",
+               "timing_calls", "wait_minutes", "bootstrap_samples", "confidence")  # fmt: skip
 
 
 class ExperimentError(ValueError):

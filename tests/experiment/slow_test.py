@@ -41,7 +41,7 @@ def test_small_budget_end_to_end(tmp_path):
     baseline = results["variants"]["depthwise"]["splits"]["held_out"]["success_auc"]
     # Trained, not random: the quickstart's untrained model scores 0.03 and the static
     # box 0.17 on the same kind of held-out sequences.
-    assert baseline["mean"] > 0.3, baseline
+    assert baseline["mean"] > 0.2, baseline
     print(f"small budget: {results['seconds']:.0f} s; {json.dumps(baseline)}")
 
 

@@ -209,3 +209,26 @@ def test_release_freed_memory_uses_glibc_on_linux():
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         pytest.skip("malloc_trim is glibc's")
     assert release_freed_memory() is True
+
+
+def test_a_seed_ensembles_momentum_is_fitted_per_member():
+    """Placeholders of an ensemble are (members,) zeros; at the unfreeze the trained
+    backbone layers get (members, ...) buffers, as each member alone would."""
+    from siamjax.train.loop import ensemble_state
+    from siamjax.train.step import fit_momentum_to_phase
+
+    config = tiny_config()
+    model = build_model(config.model)
+    optimizer, _ = make_optimizer(config)
+    mesh = data_mesh(jax.devices()[:1])
+    state = ensemble_state(model, config, optimizer, mesh, 0, seeds=[0, 5])
+    trace = state.opt_state.trace
+    assert trace["backbone"]["layer5"]["0"]["kernel"].shape == (2,)
+    head_kernel = state.params["rpn_head"]["cls"]["head"]["0"]["kernel"]
+    assert trace["rpn_head"]["cls"]["head"]["0"]["kernel"].shape == head_kernel.shape
+    assert head_kernel.shape[0] == 2 and not np.allclose(head_kernel[0], head_kernel[1])
+    unfrozen = fit_momentum_to_phase(state, config, 1, mesh, members=2)
+    layer5 = unfrozen.opt_state.trace["backbone"]["layer5"]["0"]["kernel"]
+    assert layer5.shape == state.params["backbone"]["layer5"]["0"]["kernel"].shape
+    assert layer5.shape[0] == 2 and not np.any(np.asarray(layer5))
+    assert unfrozen.opt_state.trace["backbone"]["layer1"]["0"]["kernel"].shape == (2,)
