@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 _REGISTRY: dict[str, dict[str, Any]] = {}
+_GENERATION = [0]  # bumped by every registration (caches of built things key on it)
 
 
 def register(kind: str, name: str) -> Callable[[Any], Any]:
@@ -22,6 +23,7 @@ def register(kind: str, name: str) -> Callable[[Any], Any]:
 
     def decorator(obj: Any) -> Any:
         _REGISTRY.setdefault(kind, {})[name] = obj
+        _GENERATION[0] += 1
         return obj
 
     return decorator
@@ -43,3 +45,9 @@ def lookup(kind: str, name: str) -> Any:
 def names(kind: str) -> list[str]:
     """Sorted names registered under ``kind``."""
     return sorted(_REGISTRY.get(kind, {}))
+
+
+def generation() -> int:
+    """How many registrations have happened: a cache of things built from registered
+    names (compiled functions of a model) keys on it, so a redefined variant is used."""
+    return _GENERATION[0]

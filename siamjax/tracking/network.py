@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 
+from siamjax import registry
 from siamjax.backend import resolve_policy
 from siamjax.models import build_model, check_variables, make_search_fn, make_template_fn
 
@@ -13,6 +16,31 @@ def default_batch_mode() -> str:
     """The backend policy's 'auto' ``tracker_batch`` ('map' on CPU, 'vectorized' on GPU /
     TPU; ``siamjax/backend.py``)."""
     return resolve_policy().tracker_batch
+
+
+def _jitted_functions(model):
+    """(template, search, mapped search) jitted for ``model``, shared by every network of
+    an equal model: trackers built one after another (an experiment's runs, a
+    hyper-parameter search) compile once, since the variables are arguments. Keyed on
+    the registry's generation too: a variant re-registered under its name is not served
+    from the cache."""
+    return _jitted_for(model, registry.generation())
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_for(model, generation: int):
+    search_fn = make_search_fn(model)
+
+    def mapped_search(variables, features, crops):
+        def one(sample):
+            sample_features, crop = sample
+            batched = jax.tree_util.tree_map(lambda a: a[None], sample_features)
+            outputs = search_fn(variables, batched, crop[None])
+            return jax.tree_util.tree_map(lambda a: a[0], outputs)
+
+        return jax.lax.map(one, (features, crops))
+
+    return jax.jit(make_template_fn(model)), jax.jit(search_fn), jax.jit(mapped_search)
 
 
 class TrackerNetwork:
@@ -33,20 +61,7 @@ class TrackerNetwork:
         self.batch_mode = batch_mode or default_batch_mode()
         if self.batch_mode not in ("map", "vectorized"):
             raise ValueError(f"batch_mode must be 'map' or 'vectorized', got {self.batch_mode!r}")
-        search_fn = make_search_fn(model)
-        self._template_fn = jax.jit(make_template_fn(model))
-        self._search_fn = jax.jit(search_fn)
-
-        def mapped_search(variables, features, crops):
-            def one(sample):
-                sample_features, crop = sample
-                batched = jax.tree_util.tree_map(lambda a: a[None], sample_features)
-                outputs = search_fn(variables, batched, crop[None])
-                return jax.tree_util.tree_map(lambda a: a[0], outputs)
-
-            return jax.lax.map(one, (features, crops))
-
-        self._mapped_search_fn = jax.jit(mapped_search)
+        self._template_fn, self._search_fn, self._mapped_search_fn = _jitted_functions(model)
 
     @classmethod
     def from_config(cls, config, variables, batch_mode: str | None = None):

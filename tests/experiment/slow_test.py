@@ -55,6 +55,7 @@ def test_two_processes_split_the_runs_and_process_0_reports(tmp_path):
     process = subprocess.run(
         ["bash", os.path.join(REPO_ROOT, "launch", "experiment_local.sh"), "2", CONFIG,
          str(workdir), *TINY, "--config.experiment.variants=('depthwise','depthwise_cosine')",
+         "--config.experiment.seeds=(0,1)",
          "--config.experiment.ensemble=False"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
