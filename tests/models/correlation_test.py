@@ -74,6 +74,9 @@ def test_unknown_correlation_lists_known_names():
         correlation.get_correlation("nope")
 
 
+# The default run trains a variant registered from a file through the experiment test
+# (tests/experiment/experiment_test.py); this older path (config.model.imports) is slow.
+@pytest.mark.slow
 def test_toy_variant_selected_by_config_override():
     """What the README shows: register a variant, select it with --config overrides."""
 

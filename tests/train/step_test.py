@@ -61,6 +61,9 @@ def test_a_non_finite_loss_skips_the_update_and_is_counted():
     assert not tree_equal(jax.device_get(state.params), before)
 
 
+# Training end to end runs in the default run through quickstart_test.py and the
+# experiment test; the logged files through tensorboard_test.py and resume_test.py.
+@pytest.mark.slow
 def test_loss_falls_when_training_on_synthetic_data(tmp_path):
     config = tiny_config(batch_size=8, group_size=8, steps_per_epoch=10, epochs=4, train_epoch=0)
     config.train.backbone.train_layers = ("layer1", "layer2", "layer3", "layer4", "layer5")
