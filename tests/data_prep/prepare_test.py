@@ -167,6 +167,9 @@ def test_context_sides_match_the_spec():
     assert RED == (0, 0, 255)
 
 
+# Subprocesses of the thin data_prep/ wrappers (17 s): with the slow tests; the default
+# run tests the siamjax prep / check-data code they call.
+@pytest.mark.slow
 def test_data_prep_scripts_run_the_siamjax_subcommands(tmp_path):
     """``python -m data_prep.{synthetic,prepare,check}``: the offline scripts over the
     ``siamjax.prep`` library, same options and exit codes as the subcommands."""

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from siamjax.models.correlation import depthwise, get_correlation
 from siamjax.models.fusion import DepthwiseSE, depthwise_cosine, is_module_variant, pixelwise
@@ -42,6 +43,9 @@ def test_depthwise_se_gates_the_depthwise_response():
     np.testing.assert_allclose(out, 0.5 * np.asarray(depthwise(search, kernel)), rtol=1e-6)
 
 
+# Builds and differentiates whole models per variant (13 s): with the slow tests; the
+# default run builds every module variant inside a model and runs it (onnx_test.py).
+@pytest.mark.slow
 def test_a_module_variant_is_a_submodule_of_the_head():
     assert is_module_variant(get_correlation("depthwise_se"))
     assert not is_module_variant(get_correlation("pixelwise"))

@@ -45,9 +45,14 @@ def test_batch_norm_uses_the_biased_variance_and_stores_the_unbiased_one():
     )
 
 
-# 'blocks' (not a default anywhere) compiles for ~40 s: with the slow tests.
+# Each compiles for 30-40 s: with the slow tests. The default run checks recomputation
+# of the neck and head against the plain modules (recompute_test.py), the same wrapper.
 @pytest.mark.parametrize(
-    "remat", [pytest.param("blocks", marks=pytest.mark.slow), "blocks_keep_convs"]
+    "remat",
+    [
+        pytest.param("blocks", marks=pytest.mark.slow),
+        pytest.param("blocks_keep_convs", marks=pytest.mark.slow),
+    ],
 )
 def test_rematerialised_blocks_give_the_same_values_statistics_and_gradients(remat):
     """Called twice (template then search, as SiamRPN does), in training mode: outputs,
