@@ -251,7 +251,7 @@ def run_experiment(config, workdir: str, benchmarks=(), process_index: int = 0,
     Returns:
       The results dict (process 0), or None (other processes).
     """
-    from siamjax.experiment.report import write_results
+    from siamjax.experiment.report import markdown, write_results
     from siamjax.quickstart import add_elapsed
 
     started = time.time()
@@ -292,5 +292,5 @@ def run_experiment(config, workdir: str, benchmarks=(), process_index: int = 0,
     complete_splits(workdir, config, splits)
     _stage("comparing")
     results = write_results(workdir, config, list(splits), seconds=elapsed)
-    print(open(os.path.join(workdir, "results.md")).read(), flush=True)
+    print(markdown(results), flush=True)  # what results.md holds, without re-reading it
     return results
