@@ -20,7 +20,9 @@ def write_sequences(root, count, frames, size=(480, 640)):
         patch = rng.integers(0, 255, (60, 50, 3), np.uint8)
         boxes = []
         for t in range(frames):
-            x, y = 200 + 4 * t + 10 * index, 150 + 2 * t
+            # Wraps around inside the frame (long or many sequences); unchanged before.
+            x = 20 + (180 + 4 * t + 10 * index) % (width - 50 - 40)
+            y = 20 + (130 + 2 * t) % (height - 60 - 40)
             frame = background.copy()
             frame[y : y + 60, x : x + 50] = patch
             cv2.imwrite(os.path.join(folder, f"{t + 1:04d}.jpg"), frame)

@@ -4,8 +4,8 @@ The network computes the same values on every backend; what differs is *how*. On
 2-core CPU we develop on, several formulations and compiler settings measured faster or
 smaller than XLA's plain ones (benchmarks/README.md). None of them is known to help a GPU
 or a TPU, so there the plain XLA formulation is used. ``resolve_policy(config)`` picks per
-``jax.default_backend()``; every field of ``config.backend`` may override it
-(``'auto'`` by default):
+``jax.default_backend()`` (``'gpu'`` as JAX reports it, or a lowering name: ``siamjax/
+platforms.py``); every field of ``config.backend`` may override it (``'auto'`` by default):
 
 ================  ==========================  ==========================  =========================
 field             CPU (auto)                  GPU / TPU (auto)            what it is
@@ -17,6 +17,9 @@ depthwise_conv    ``shifted_products``        ``grouped``                 Mobile
                                                                           convs as k·k products
 correlation       ``taps``                    ``grouped``                 depthwise xcorr as a sum
                                                                           of shifted products
+matmul_precision  ``default`` (XLA:CPU is     ``highest``                 float32 matmul / conv
+                  float32 at any setting)                                 precision (TF32, bf16
+                                                                          passes or float32)
 frozen_backbone   ``by_sample``               ``batched``                 frozen backbone run with
                                                                           ``lax.map`` over samples
 tracker_batch     ``map``                     ``vectorized``              tracker batch N > 1 as
@@ -49,12 +52,15 @@ from collections.abc import Iterator, Mapping
 
 import jax
 
-PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
+# The policy is keyed on jax.export's lowering names; resolve_policy also takes the names
+# JAX reports at run time ('gpu' included) and converts them.
+from siamjax.platforms import lowering_platform
 
 CHOICES = {
     "conv": ("xla", "matmul"),
     "depthwise_conv": ("grouped", "shifted_products"),
     "correlation": ("grouped", "taps"),
+    "matmul_precision": ("default", "high", "highest"),
     "frozen_backbone": ("batched", "by_sample"),
     "tracker_batch": ("vectorized", "map"),
     "seed_ensemble": ("vectorized", "unrolled"),
@@ -81,11 +87,17 @@ class Formulation:
       depthwise_conv: 'grouped' (one grouped convolution) or 'shifted_products'.
       correlation: how the 'depthwise' correlation runs: 'grouped' (one grouped
         convolution, as pysot) or 'taps' (a sum of shifted products).
+      matmul_precision: ``jax.default_matmul_precision`` of every float32 matmul and
+        convolution the model traces: 'default' (the backend's own: full float32 on
+        XLA:CPU, TF32 on NVIDIA Ampere and newer, one bfloat16 pass on TPU), 'high'
+        (TF32 / three bfloat16 passes) or 'highest' (float32 everywhere; parity with
+        pysot). bfloat16 compute is unaffected.
     """
 
     conv: str = "xla"
     depthwise_conv: str = "grouped"
     correlation: str = "grouped"
+    matmul_precision: str = "default"
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -94,6 +106,9 @@ class Formulation:
 
 PLAIN = Formulation()
 CPU_TUNED = Formulation(conv="matmul", depthwise_conv="shifted_products", correlation="taps")
+# GPU and TPU: XLA's plain ops in float32 (their default precision rounds float32
+# matmuls to TF32 / bfloat16, and values must not depend on the backend).
+ACCELERATOR = Formulation(matmul_precision="highest")
 
 _ACTIVE_FORMULATION = contextvars.ContextVar("siamjax_formulation", default=PLAIN)
 
@@ -114,14 +129,19 @@ def formulated(formulation: Formulation) -> Iterator[None]:
     """
     token = _ACTIVE_FORMULATION.set(formulation)
     try:
-        yield
+        if formulation.matmul_precision == "default":
+            yield
+        else:
+            with jax.default_matmul_precision(formulation.matmul_precision):
+                yield
     finally:
         _ACTIVE_FORMULATION.reset(token)
 
 
 def default_formulation(platform: str | None = None) -> Formulation:
-    """The 'auto' formulation of ``platform`` (default: ``jax.default_backend()``)."""
-    return CPU_TUNED if (platform or jax.default_backend()) == "cpu" else PLAIN
+    """The 'auto' formulation of ``platform`` (either kind of name, ``siamjax/platforms.py``;
+    default: ``jax.default_backend()``)."""
+    return CPU_TUNED if lowering_platform(platform) == "cpu" else ACCELERATOR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,10 +261,12 @@ def _auto(platform: str) -> dict:
 
 def resolve_policy(config=None, platform: str | None = None) -> BackendPolicy:
     """The policy for ``platform`` (default: ``jax.default_backend()``) with the overrides
-    in ``config.backend`` (``config``: a full config; None or no section: all 'auto')."""
-    platform = platform or jax.default_backend()
-    if platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}; expected one of {PLATFORMS}")
+    in ``config.backend`` (``config``: a full config; None or no section: all 'auto').
+
+    ``platform`` may be a name JAX reports at run time ('cpu', 'gpu', 'tpu') or a lowering
+    name ('cpu', 'cuda', 'rocm', 'tpu'); the policy's ``platform`` is the lowering name.
+    """
+    platform = lowering_platform(platform)
     overrides = _overrides(config)
     unknown = sorted(set(overrides) - set(CHOICES))
     if unknown:

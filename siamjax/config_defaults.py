@@ -43,12 +43,16 @@ def base_config() -> ml_collections.ConfigDict:
     config.track.confidence_high = 0.998
 
     # How the network is computed on the backend at hand; 'auto' = siamjax/backend.py's
-    # table (XLA:CPU-tuned choices on CPU, plain XLA on GPU / TPU). Values never change.
+    # table (XLA:CPU-tuned choices on CPU, plain XLA on GPU / TPU). Values never change,
+    # except through matmul_precision below.
     config.backend = ml_collections.ConfigDict(
         {
             "conv": "auto",  # 'xla' | 'matmul'
             "depthwise_conv": "auto",  # 'grouped' | 'shifted_products'
             "correlation": "auto",  # 'grouped' | 'taps' (for the 'depthwise' correlation)
+            # float32 matmul / conv precision: 'default' | 'high' | 'highest' (auto:
+            # 'highest' on GPU / TPU, parity with pysot; 'default' trades it for speed)
+            "matmul_precision": "auto",
             "frozen_backbone": "auto",  # 'batched' | 'by_sample'
             "tracker_batch": "auto",  # 'vectorized' | 'map'
             "seed_ensemble": "auto",  # 'vectorized' | 'unrolled' (a seed ensemble's train step)

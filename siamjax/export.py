@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siamjax.backend import PLATFORMS, resolve_policy
+from siamjax.backend import resolve_policy
 from siamjax.models import build_model, make_search_fn, make_template_fn
+from siamjax.platforms import LOWERING_PLATFORMS, UnknownPlatformError, lowering_platform
 
 DEFAULT_PLATFORMS = ("cpu", "cuda", "tpu")
 
@@ -43,14 +44,19 @@ def search_sizes(config) -> tuple[int, ...]:
 
 
 def parse_platforms(text: str) -> tuple[str, ...]:
-    """'cpu,cuda' -> ('cpu', 'cuda'), rejecting unknown names."""
-    platforms = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
-    unknown = [p for p in platforms if p not in PLATFORMS]
-    if not platforms or unknown:
-        raise ValueError(
-            f"--platforms {text!r}: expected a comma-separated subset of {', '.join(PLATFORMS)}"
-        )
-    return platforms
+    """'cpu,cuda' -> ('cpu', 'cuda'), rejecting unknown names. 'gpu' (JAX's run-time
+    name) becomes this machine's GPU lowering platform, 'cuda' or 'rocm'."""
+    names = [p.strip().lower() for p in text.split(",") if p.strip()]
+    expected = f"expected a comma-separated subset of {', '.join(LOWERING_PLATFORMS)}"
+    if not names:
+        raise ValueError(f"--platforms {text!r}: {expected}")
+    platforms = []
+    for name in names:
+        try:
+            platforms.append(lowering_platform(name))
+        except UnknownPlatformError as error:
+            raise ValueError(f"--platforms {text!r}: {error}; {expected}") from None
+    return tuple(dict.fromkeys(platforms))
 
 
 def _spec_list(tree) -> list:

@@ -4,7 +4,7 @@ in ``config.backend``, declared by model parts (no isinstance on concrete classe
 import ml_collections
 import pytest
 
-from siamjax.backend import CPU_TUNED, PLAIN, CpuTraits, resolve_policy, traits_of
+from siamjax.backend import ACCELERATOR, CPU_TUNED, PLAIN, CpuTraits, resolve_policy, traits_of
 from siamjax.config_defaults import base_config
 from siamjax.config_loader import load_config
 from siamjax.models import build_model
@@ -23,7 +23,8 @@ def test_cpu_gets_the_tuned_choices_and_accelerators_the_plain_ones():
     assert cpu.trim_host_memory and cpu.init_compiler_options() is not None
     for platform in ("cuda", "rocm", "tpu"):
         policy = resolve_policy(base_config(), platform)
-        assert policy.formulation == PLAIN
+        assert policy.formulation == ACCELERATOR
+        assert ACCELERATOR == PLAIN.__class__(matmul_precision="highest")
         assert (policy.frozen_backbone, policy.tracker_batch, policy.remat) == (
             "batched", "vectorized", "none")  # fmt: skip
         assert not policy.trim_host_memory and policy.init_compiler_options() is None

@@ -31,7 +31,7 @@ def test_quickstart_stages_report_and_resume(tmp_path, capsys, recwarn):
     assert len(set(lines)) == 1
     out = capsys.readouterr().out
     assert "training worked:" in out and "| static |" in out
-    assert not [w for w in recwarn if "does not divide" in str(w.message)]
+    assert not [w for w in recwarn if "does not divide over" in str(w.message)]
     # the suggested next command tracks a held-out sequence from its first box
     command = out.split("next: track a held-out sequence with the model you trained:\n")[1]
     assert command.split()[:2] == ["siamjax", "track"] and "--init" in command

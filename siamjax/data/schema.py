@@ -33,28 +33,62 @@ def index_name(shard: str) -> str:
     return shard[: -len(".tfrecord")] + ".index.json"
 
 
+def _key(number: int, wire_type: int) -> bytes:
+    return _encode_varint(number << 3 | wire_type)
+
+
+def _encode_varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int64s as protobuf writes them: ten bytes
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _key(number, 2) + _encode_varint(len(payload)) + payload
+
+
 def encode_example(dataset, video, track, frame, box_xyxy, jpeg: bytes) -> bytes:
-    import tensorflow as tf
+    """One record: a serialised ``tf.train.Example`` (field layout in the module docstring).
 
-    def _bytes(value):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-    example = tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "dataset": _bytes(dataset.encode()),
-                "video": _bytes(video.encode()),
-                "track": _bytes(str(track).encode()),
-                "frame": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(frame)])),
-                "box": tf.train.Feature(
-                    float_list=tf.train.FloatList(value=[float(v) for v in box_xyxy])
-                ),
-                "image": _bytes(jpeg),
-            }
-        )
+    Written as protobuf wire format here, so preparing data needs no TensorFlow (the
+    bytes equal ``Example.SerializeToString(deterministic=True)``: map entries sorted by
+    key, repeated floats and ints packed; tested). Feature: bytes_list = 1,
+    float_list = 2, int64_list = 3; each list's values = 1.
+    """
+    features = {
+        "dataset": _length_delimited(1, _length_delimited(1, dataset.encode())),
+        "video": _length_delimited(1, _length_delimited(1, video.encode())),
+        "track": _length_delimited(1, _length_delimited(1, str(track).encode())),
+        "frame": _length_delimited(3, _length_delimited(1, _encode_varint(int(frame)))),
+        "box": _length_delimited(
+            2, _length_delimited(1, struct.pack("<4f", *(float(v) for v in box_xyxy)))
+        ),
+        "image": _length_delimited(1, _length_delimited(1, bytes(jpeg))),
+    }
+    entries = b"".join(
+        _length_delimited(1, _length_delimited(1, name.encode()) + _length_delimited(2, value))
+        for name, value in sorted(features.items())
     )
-    # deterministic=True sorts the feature map, so equal input gives equal bytes in any process
-    return example.SerializeToString(deterministic=True)
+    return _length_delimited(1, entries)
+
+
+def frame_record(data: bytes) -> bytes:
+    """``data`` framed as one TFRecord: length, its masked CRC, data, the data's masked CRC
+    (what ``tf.io.TFRecordWriter`` writes, without compression)."""
+    length = struct.pack("<Q", len(data))
+    return (
+        length
+        + struct.pack("<I", masked_crc32c(length))
+        + data
+        + struct.pack("<I", masked_crc32c(data))
+    )
 
 
 def feature_spec():

@@ -82,15 +82,14 @@ def check_box(box, width: int, height: int):
 
 def _shard_job(job):
     """Writes one shard; returns its index payload (records, counts, problems)."""
-    import tensorflow as tf
-
     dataset, out, shard, videos = job
     path = fs.join(out, shard)
     records, problems, converted = [], [], []
     offset = 0
     # Written under a temporary name and renamed when complete: a rerun redoes a shard
     # whose job died, and never reads a half-written one.
-    with tf.io.TFRecordWriter(path + ".partial") as writer:
+    # TFRecord framing written here (schema.frame_record): no TensorFlow in the workers.
+    with fs.open_file(path + ".partial", "wb") as writer:
         for video in videos:
             for frame_number in sorted(video.frames):
                 boxes = {t: frames[frame_number] for t, frames in sorted(video.tracks.items())
@@ -120,7 +119,7 @@ def _shard_job(job):
                     data = schema.encode_example(
                         dataset, video.name, track, frame_number, box, jpeg
                     )
-                    writer.write(data)
+                    writer.write(schema.frame_record(data))
                     records.append([video.name, track, frame_number, *box, offset, len(data)])
                     offset += schema.RECORD_HEADER + len(data) + schema.RECORD_FOOTER
     fs.rename(path + ".partial", path)

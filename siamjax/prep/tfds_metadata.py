@@ -15,6 +15,8 @@ original image), ``dataset``, ``video``, ``track`` and ``frame``. The record for
 
 from __future__ import annotations
 
+import logging
+
 from siamjax.data import schema
 
 
@@ -34,9 +36,17 @@ def crop_features():
     )
 
 
-def write_tfds_metadata(out: str, manifest: dict) -> None:
-    """Describes the shards of ``manifest`` (one ``train`` split) in ``out``."""
-    import tensorflow_datasets as tfds
+def write_tfds_metadata(out: str, manifest: dict) -> bool:
+    """Describes the shards of ``manifest`` (one ``train`` split) in ``out``; False (and a
+    warning) where TensorFlow Datasets cannot be imported (e.g. a JAX GPU image without
+    TensorFlow): the shards are complete and siamjax reads them without the metadata."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        logging.getLogger(__name__).warning(
+            "%s: no TFDS metadata written (%s); siamjax reads the shards without it", out, error
+        )
+        return False
 
     shards = sorted(manifest["shards"], key=lambda shard: shard["file"])
     # Shard files are named as schema.shard_name: <dataset>-00000-of-00012.tfrecord
@@ -64,3 +74,4 @@ def write_tfds_metadata(out: str, manifest: dict) -> None:
         check_data=False,
         description=f"511x511 context crops of {manifest['dataset']}, written by siamjax prep",
     )
+    return True

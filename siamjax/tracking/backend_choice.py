@@ -32,11 +32,12 @@ def _median_search_ms(network, exemplar: int, instance: int, calls: int) -> floa
 def fastest_network(config, variables, batch_mode=None, calls: int = 3):
     import jax
 
+    from siamjax.platforms import is_cpu
     from siamjax.tracking import TrackerNetwork
 
     jax_network = TrackerNetwork.from_config(config, variables, batch_mode)
     platform = jax.default_backend()
-    if platform != "cpu":
+    if not is_cpu(platform):
         print(f"siamjax: backend auto: jax (on {platform})", file=sys.stderr)
         return jax_network
     try:

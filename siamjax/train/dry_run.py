@@ -13,6 +13,7 @@ import jax
 
 from siamjax.backend import resolve_policy
 from siamjax.cluster import Cluster
+from siamjax.platforms import describe_devices
 from siamjax.train.optim import iterations_per_epoch
 
 
@@ -39,7 +40,8 @@ def describe_launch(config, workdir: str, cluster: Cluster, max_steps: int | Non
     """The lines ``--dry-run`` prints for this process (reads, never writes)."""
     from siamjax import fs
     from siamjax.data.sources import host_shards, list_shards
-    from siamjax.train.loop import mesh_devices, total_steps
+    from siamjax.train.loop import bn_group_warning, mesh_devices, total_steps
+    from siamjax.train.step import bn_groups_span_devices
 
     index, count = jax.process_index(), jax.process_count()
     policy = resolve_policy(config)
@@ -48,8 +50,8 @@ def describe_launch(config, workdir: str, cluster: Cluster, max_steps: int | Non
     local = [d for d in used if d.process_index == index]
     lines = [
         f"cluster: {cluster.describe()}",
-        f"jax: process {index} of {count}, {jax.local_device_count()} local "
-        f"{jax.default_backend()} devices, {jax.device_count()} in all",
+        f"jax: process {index} of {count}, {jax.local_device_count()} local devices; "
+        f"{describe_devices()}",
         f"backend policy: {policy.describe()}",
         f"mesh: ('data',) over {len(used)} devices "
         f"({len(local)} on this process: {[d.id for d in local]})",
@@ -57,6 +59,9 @@ def describe_launch(config, workdir: str, cluster: Cluster, max_steps: int | Non
         f"{global_batch // len(used)}, BatchNorm groups of "
         f"{config.train.bn_group_size}",
     ]
+    group_size = int(config.train.bn_group_size)
+    if bn_groups_span_devices(global_batch, len(used), group_size):
+        lines.append(f"WARNING: {bn_group_warning(global_batch, len(used), config.train)}")
     for entry in config.input.datasets:
         try:
             shards = host_shards(list_shards(entry.path), index, count)

@@ -5,7 +5,8 @@
 
 A run always continues from the newest checkpoint in ``WORKDIR/checkpoints`` (state and
 input position), so re-running the same command after a crash, a SIGKILL or a
-preemption (SIGTERM saves first) ends with the same parameters as an uninterrupted run.
+preemption (SIGTERM saves first; with several processes all of them stop and save at
+one agreed step, ``Preemption``) ends with the same parameters as an uninterrupted run.
 
     summary = train(config, workdir="runs/zoo/depthwise", seeds=[0, 1, 2])
 
@@ -35,6 +36,7 @@ from siamjax.train.step import (
     BATCH_DTYPES,
     TrainState,
     batch_sharding,
+    bn_groups_span_devices,
     compile_train_step,
     data_mesh,
     fit_momentum_to_phase,
@@ -98,14 +100,33 @@ def total_steps(config) -> int:
     return int(config.train.schedule.epochs) * iterations_per_epoch(config)
 
 
-class _Preemption:
-    """Turns SIGTERM into a flag the loop checks after each step (then saves and stops)."""
+class Preemption:
+    """When to stop for a preemption, agreed on by every process.
+
+    One process: SIGTERM sets a flag and the loop stops after the step in flight. Several
+    processes must stop *at the same step*, or the ones that saw the signal wait in the
+    checkpoint's barrier while the others wait in the next step's all-reduce. There JAX's
+    preemption service decides (``multihost_utils.reached_preemption_sync_point``): its
+    SIGTERM handler, installed by ``jax.distributed.initialize``, tells the coordinator,
+    every process learns the safe step (the largest step any has reached, plus one) and
+    ``should_stop`` is true on all of them at that step. Without the service (disabled
+    with ``jax_enable_preemption_service``), the processes all-gather their local flags
+    after each step instead.
+    """
 
     def __init__(self):
         self.requested = False
         self._previous = None
+        self.mode = "local"
+        if jax.process_count() > 1:
+            from jax._src import distributed
+
+            service = distributed.global_state.preemption_sync_manager is not None
+            self.mode = "service" if service else "all_gather"
 
     def __enter__(self):
+        if self.mode == "service":
+            return self  # JAX's handler is installed; a Python one would replace it
         try:
             self._previous = signal.signal(signal.SIGTERM, self._handle)
         except ValueError:  # not the main thread: no handler, nothing to restore
@@ -114,6 +135,20 @@ class _Preemption:
 
     def _handle(self, signum, frame):
         self.requested = True
+
+    def should_stop(self, step: int) -> bool:
+        """Whether every process stops (and saves) after ``step``; call it after each
+        step on every process with the same ``step``."""
+        if self.mode == "service":
+            from jax.experimental import multihost_utils
+
+            self.requested = multihost_utils.reached_preemption_sync_point(step)
+        elif self.mode == "all_gather":
+            from jax.experimental import multihost_utils
+
+            flags = multihost_utils.process_allgather(np.asarray(self.requested, np.int32))
+            self.requested = bool(np.any(flags))
+        return self.requested
 
     def __exit__(self, *exc):
         if self._previous is not None:
@@ -185,6 +220,18 @@ def mesh_devices(devices, global_batch: int):
     return devices[:count]
 
 
+def bn_group_warning(global_batch: int, device_count: int, train_config) -> str:
+    """The warning for BatchNorm groups split between devices (see
+    ``step.bn_groups_span_devices``)."""
+    group = int(train_config.bn_group_size)
+    return (
+        f"BatchNorm groups span devices: train.bn_group_size {group} is not a divisor of the "
+        f"{global_batch // device_count} samples per device (train.batch_size {global_batch} "
+        f"over {device_count} devices), so group statistics cross the interconnect in every "
+        "layer (same values, slower). Use a per-device batch that is a multiple of the group."
+    )
+
+
 def _eta(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
@@ -247,6 +294,8 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
             f"train.batch_size {global_batch} must be a multiple of the device count "
             f"({device_count}) and of train.bn_group_size ({train_config.bn_group_size})"
         )
+    if bn_groups_span_devices(global_batch, device_count, int(train_config.bn_group_size)):
+        warnings.warn(bn_group_warning(global_batch, device_count, train_config), stacklevel=2)
     process_count = jax.process_count()
     local_batch = global_batch // process_count
     steps_per_epoch = iterations_per_epoch(config)
@@ -324,7 +373,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     first_step = step
     invocation_steps = 0
     try:
-        with _Preemption() as preemption:
+        with Preemption() as preemption:
             while step < last_step:
                 phase = int(step >= unfreeze_step)
                 position, local = next_batch(position)
@@ -391,15 +440,16 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                     )
                     logger.log(step, scalars, line)
                     window = []
+                preempted = preemption.should_stop(step)
                 if (
                     step % int(train_config.checkpoint_every) == 0
                     or epoch_end
                     or step == last_step
-                    or preemption.requested
+                    or preempted
                 ):
                     input_state = {"position": position, "per_host_batch": local_batch}
                     checkpointing.save(manager, state, input_state)
-                if preemption.requested:
+                if preempted:
                     status = "preempted"
                     break
                 if stop_after is not None and invocation_steps >= stop_after:

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from siamjax.backend import BackendPolicy, resolve_policy
 from siamjax.models import init_variables
@@ -69,9 +69,24 @@ def init_train_state(variables, optimizer, seed: int) -> TrainState:
 
 
 def data_mesh(devices=None) -> Mesh:
-    """A one-axis ('data') mesh over ``devices`` (default: all devices of all processes)."""
-    devices = jax.devices() if devices is None else devices
-    return Mesh(np.asarray(devices), ("data",))
+    """A one-axis ('data') mesh over ``devices`` (default: all devices of all processes).
+
+    ``jax.make_mesh`` orders the devices for the interconnect (a ring on TPU); the axis is
+    'Auto' (shardings propagated by XLA), as the train step is written for.
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    return jax.make_mesh((len(devices),), ("data",), axis_types=(AxisType.Auto,), devices=devices)
+
+
+def bn_groups_span_devices(global_batch: int, device_count: int, group_size: int) -> bool:
+    """Whether a BatchNorm group of ``group_size`` samples of a ``global_batch`` sharded
+    in equal contiguous blocks over ``device_count`` devices is split between devices.
+
+    The values stay right either way (a group's statistics are one reduction of the whole
+    program), but each split group's statistics then cross the interconnect in every
+    BatchNorm layer of the forward and backward pass."""
+    per_device = global_batch // device_count
+    return per_device % group_size != 0
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
@@ -138,10 +153,10 @@ def make_loss_fn(model, config, phase: int, policy: BackendPolicy | None = None)
             params,
         )
         targets = batch_targets(target_config, batch["search_box"], batch["negative"], rng)
-        variables = {
-            "params": _cast_floats(params, compute_dtype),
-            "batch_stats": _cast_floats(batch_stats, compute_dtype),
-        }
+        # Only the parameters are cast to the compute dtype (and their gradients flow back
+        # to float32). BatchNorm's running statistics stay float32: rounded to bfloat16
+        # they would lose the frozen layers' values and every small momentum update.
+        variables = {"params": _cast_floats(params, compute_dtype), "batch_stats": batch_stats}
         template = batch["template"].astype(compute_dtype)
         search = batch["search"].astype(compute_dtype)
 

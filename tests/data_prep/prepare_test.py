@@ -190,3 +190,44 @@ def test_data_prep_scripts_run_the_siamjax_subcommands(tmp_path):
     checked = script("data_prep.check", out)
     assert checked.returncode == 0 and "ok: every record decodes" in checked.stdout
     assert script("data_prep.check", str(tmp_path / "missing")).returncode == 1
+
+
+@pytest.mark.parametrize(
+    "dataset, video, track, frame, box",
+    [
+        ("got10k", "GOT-10k_Train_000001", 0, 0, [0.0, 0.0, 1.0, 1.0]),
+        ("vid", "ILSVRC2015_train_00005003", 12, 300, [1.5, 2.25, 511.75, 480.125]),
+        ("coco", "vidéo/ünïcode", "a b", 2**40 + 3, [-3.5, 1e-7, 1e6, 3.4e38]),
+    ],
+)
+def test_records_equal_tensorflows_bytes(tmp_path, dataset, video, track, frame, box):
+    """Prep writes records without TensorFlow; they equal what TensorFlow itself writes
+    (deterministic Example serialisation, TFRecordWriter's framing) byte for byte."""
+    import tensorflow as tf
+
+    from siamjax.data import schema
+
+    jpeg = bytes(range(256)) * 3
+
+    def _bytes(value):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    expected = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "dataset": _bytes(dataset.encode()),
+                "video": _bytes(video.encode()),
+                "track": _bytes(str(track).encode()),
+                "frame": tf.train.Feature(int64_list=tf.train.Int64List(value=[frame])),
+                "box": tf.train.Feature(float_list=tf.train.FloatList(value=box)),
+                "image": _bytes(jpeg),
+            }
+        )
+    ).SerializeToString(deterministic=True)
+    data = schema.encode_example(dataset, video, track, frame, box, jpeg)
+    assert data == expected
+    path = str(tmp_path / "one.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(data)
+    with open(path, "rb") as stream:
+        assert schema.frame_record(data) == stream.read()

@@ -163,7 +163,10 @@ exit $status
             f"cluster: slurm: process {task} of 2, coordinator localhost:{port}, "
             f"local devices [{gpu}]" in output
         ), output
-        assert f"jax: process {task} of 2, 1 local cpu devices, 2 in all" in output
+        assert (
+            f"jax: process {task} of 2, 1 local devices; 2 x cpu (cpu, lowers for cpu) "
+            "over 2 process(es)" in output
+        )
         assert "batch: global 8, per host 4, per device 4" in output
         shards = [f"train-{i:05d}-of-00004.tfrecord" for i in range(task, 4, 2)]
         assert f"data synthetic: 2 shard(s) on this host: {', '.join(shards)}" in output

@@ -12,7 +12,13 @@ from siamjax.checkpoints import load_variables, tree_equal
 from siamjax.models import build_model, init_variables
 from siamjax.train.loop import train
 from siamjax.train.optim import make_optimizer
-from siamjax.train.step import data_mesh, init_train_state, make_train_step, replicated
+from siamjax.train.step import (
+    data_mesh,
+    fit_momentum_to_phase,
+    init_train_state,
+    make_train_step,
+    replicated,
+)
 from tests.train.helpers import batch_source, random_batch, tiny_config
 
 
@@ -130,6 +136,58 @@ def test_bfloat16_compute_keeps_float32_parameters():
     dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves((state.params, state.opt_state))}
     assert dtypes == {np.dtype("float32")}
     assert {x.dtype for x in jax.tree_util.tree_leaves(state.batch_stats)} == {np.dtype("float32")}
+
+
+def test_bfloat16_compute_keeps_batchnorm_statistics_in_float32():
+    """Running statistics are never rounded to bfloat16: frozen layers keep theirs bit for
+    bit (phase 0, and the layers not trained in phase 1), and a difference below
+    bfloat16's resolution in a trained layer's statistics survives the updates scaled by
+    the momentum (rounded, both states would give the same statistics)."""
+    from siamjax.models.layers import BN_MOMENTUM
+
+    config = tiny_config()
+    config.train.compute_dtype = "bfloat16"
+    model = build_model(config.model)
+    variables = jax.device_get(init_variables(model, jax.random.key(0)))  # steps donate
+    rng = np.random.default_rng(0)
+    # Statistics bfloat16 cannot represent (8 significant bits).
+    stats = jax.tree_util.tree_map(
+        lambda x: np.asarray(x) + rng.uniform(0.01, 0.02, x.shape).astype(np.float32) / 3,
+        variables["batch_stats"],
+    )
+    optimizer, _ = make_optimizer(config)
+    mesh = data_mesh(jax.devices()[:2])
+
+    steps = {phase: make_train_step(model, config, optimizer, mesh, phase) for phase in (0, 1)}
+
+    def step(phase, batch_stats):
+        state = init_train_state({**variables, "batch_stats": batch_stats}, optimizer, 0)
+        state = jax.device_put(state, replicated(mesh))
+        state = fit_momentum_to_phase(state, config, phase, mesh)
+        state, _ = steps[phase](state, random_batch(8, 0))
+        return jax.device_get(state.batch_stats)
+
+    frozen = step(0, stats)["backbone"]
+    for path, leaf in jax.tree_util.tree_leaves_with_path(frozen):
+        expected = stats["backbone"]
+        for key in path:
+            expected = expected[key.key]
+        np.testing.assert_array_equal(leaf, expected, err_msg=jax.tree_util.keystr(path))
+    trained = config.train.backbone.train_layers
+    delta = 1e-4  # below bfloat16's resolution at these values (~1/128 of 1)
+    shifted = jax.tree_util.tree_map(lambda x: x, stats)
+    for layer in trained:
+        shifted["backbone"][layer] = jax.tree_util.tree_map(
+            lambda x: x + np.float32(delta), stats["backbone"][layer]
+        )
+    base, moved = step(1, stats), step(1, shifted)
+    for layer in ("layer1", "layer2", "layer3"):  # running statistics in phase 1
+        assert tree_equal(base["backbone"][layer], stats["backbone"][layer])
+    for layer in trained:
+        for a, b in zip(jax.tree_util.tree_leaves(base["backbone"][layer]),
+                        jax.tree_util.tree_leaves(moved["backbone"][layer])):  # fmt: skip
+            # Two updates per step: the template's and the search's pass (as pysot).
+            np.testing.assert_allclose(b - a, BN_MOMENTUM**2 * delta, rtol=2e-2)
 
 
 def test_frozen_backbone_by_sample_equals_batched():
