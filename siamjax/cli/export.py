@@ -26,8 +26,8 @@ def add_parser(subcommands) -> None:
     parser.add_argument(
         "--platforms",
         default="cpu,cuda,tpu",
-        help="--format jax: comma-separated platforms to lower for (cpu, cuda, rocm, tpu); "
-        "default: %(default)s",
+        help="--format jax: comma-separated platforms to lower for (cpu, cuda, rocm, tpu; "
+        "'gpu', as JAX names this machine's GPU, means its cuda or rocm); default: %(default)s",
     )
     parser.add_argument(
         "--batch-sizes",

@@ -34,38 +34,6 @@ def _env_with_stubs(bin_dir, **extra):
     return env
 
 
-def _remote_command(tmp_path, *arguments):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    captured = tmp_path / "gcloud_args"
-    _stub(bin_dir, "gcloud", f'printf "%s\\0" "$@" > {shlex.quote(str(captured))}\n')
-    subprocess.run(
-        ["bash", os.path.join(REPO, "launch/tpu_pod.sh"), *arguments],
-        check=True,
-        env=_env_with_stubs(bin_dir),
-    )
-    args = captured.read_bytes().decode().split("\0")[:-1]
-    assert args[:6] == ["compute", "tpus", "tpu-vm", "ssh", arguments[0], "--zone"]
-    assert "--worker=all" in args
-    return args[args.index("--command") + 1]
-
-
-def test_tpu_pod_launcher_without_overrides_passes_no_empty_argument(tmp_path):
-    command = _remote_command(tmp_path, "my-tpu", "us-central2-b", "configs/x.py", "gs://b/run")
-    assert shlex.split(command) == [
-        "cd", "~/siamjax", "&&", "siamjax", "train", "--distributed", "auto",
-        "--config", "configs/x.py", "--workdir", "gs://b/run",
-    ]  # fmt: skip
-
-
-def test_tpu_pod_launcher_quotes_overrides_for_the_remote_shell(tmp_path):
-    overrides = ["--config.train.batch_size=256", "--config.name=with space's"]
-    command = _remote_command(tmp_path, "tpu", "zone", "configs/x.py", "gs://b/r", *overrides)
-    words = shlex.split(command)
-    assert words[-2:] == overrides
-    assert words[words.index("--workdir") + 1] == "gs://b/r"
-
-
 def test_slurm_resolution_rules():
     environ = {
         "SLURM_JOB_ID": "123456",
@@ -101,27 +69,27 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("one_gpu_per_task", [True, False])
-def test_slurm_launcher_one_process_per_gpu_dry_run(tmp_path, one_gpu_per_task):
-    """``sbatch launch/slurm_gpu.sbatch`` on a node of 2 tasks, simulated: the stub
-    ``srun`` starts each task with SLURM's variables; each resolves its process id,
-    count, coordinator and GPU, joins jax.distributed and prints its shard files."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for index in range(4):
-        (data / f"train-{index:05d}-of-00004.tfrecord").write_bytes(b"")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    visible = 'export CUDA_VISIBLE_DEVICES="$i"' if one_gpu_per_task else ""
+def _srun_stub(bin_dir, nodes, tasks_per_node, one_gpu_per_task):
+    """``srun``: starts every task with SLURM's variables (nodes simulated on this host),
+    its output in ``--output``'s file pattern (%j job, %t task)."""
+    visible = 'export CUDA_VISIBLE_DEVICES="$local"' if one_gpu_per_task else ""
     _stub(
         bin_dir,
         "srun",
         f"""
-while [[ "$1" == --* ]]; do shift; done
+output=""
+while [[ "$1" == --* ]]; do
+  case "$1" in --output=*) output="${{1#--output=}}" ;; esac
+  shift
+done
 pids=()
 for ((i = 0; i < SLURM_NTASKS; i++)); do
-  (export SLURM_PROCID=$i SLURM_LOCALID=$i; {visible}
-   exec "$@" > "{tmp_path}/task$i.out" 2>&1) &
+  local_id=$((i % {tasks_per_node}))
+  file="${{output//%j/$SLURM_JOB_ID}}"
+  file="${{file//%t/$i}}"
+  (export SLURM_PROCID=$i SLURM_LOCALID=$local_id SLURM_NODEID=$((i / {tasks_per_node}))
+   local=$local_id; {visible}
+   exec "$@" > "$file" 2>&1) &
   pids+=("$!")
 done
 status=0
@@ -129,49 +97,85 @@ for pid in "${{pids[@]}}"; do wait "$pid" || status=$?; done
 exit $status
 """,
     )
+
+
+@pytest.mark.parametrize(
+    "nodes, tasks_per_node, one_gpu_per_task",
+    [
+        (1, 2, True),
+        (1, 2, False),
+        pytest.param(2, 8, True, marks=pytest.mark.slow),  # 16 JAX processes on 2 cores
+    ],
+)
+def test_slurm_launcher_one_process_per_gpu_dry_run(tmp_path, nodes, tasks_per_node,
+                                                    one_gpu_per_task):  # fmt: skip
+    """``sbatch launch/slurm_gpu.sbatch`` on ``nodes`` x ``tasks_per_node`` GPUs,
+    simulated: the stub ``srun`` starts each task with SLURM's variables; each resolves its
+    process id, count, coordinator and GPU, joins jax.distributed, and prints its shard
+    files into its own log under WORKDIR/logs."""
+    tasks = nodes * tasks_per_node
+    data = tmp_path / "data"
+    data.mkdir()
+    for index in range(2 * tasks):
+        (data / f"train-{index:05d}-of-{2 * tasks:05d}.tfrecord").write_bytes(b"")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _srun_stub(bin_dir, nodes, tasks_per_node, one_gpu_per_task)
     env = _env_with_stubs(
         bin_dir,
         SLURM_JOB_ID="4242",
-        SLURM_STEP_NODELIST="localhost",
-        SLURM_NTASKS="2",
+        SLURM_STEP_NODELIST=",".join(["localhost"] * nodes),
+        SLURM_NTASKS=str(tasks),
+        SLURM_NTASKS_PER_NODE=str(tasks_per_node),
+        SLURM_NNODES=str(nodes),
         JAX_COORDINATOR_PORT=str(_free_port()),
         JAX_PLATFORMS="cpu",
         XLA_FLAGS="--xla_force_host_platform_device_count=1",
         SIAMJAX_TRAIN_FLAGS="--dry-run",
     )
     env.pop("CUDA_VISIBLE_DEVICES", None)
+    run = tmp_path / "run"
     result = subprocess.run(
         [
             "bash",
             os.path.join(REPO, "launch/slurm_gpu.sbatch"),
             "configs/quickstart.py",
-            str(tmp_path / "run"),
+            str(run),
             f"--config.input.datasets.0.path={data}",
-            "--config.train.batch_size=8",
+            f"--config.train.batch_size={4 * tasks}",
             "--config.train.bn_group_size=4",
         ],  # fmt: skip
         cwd=REPO,
         env=env,
-        timeout=300,
+        timeout=600,
     )
-    outputs = [(tmp_path / f"task{i}.out").read_text() for i in range(2)]
+    logs = [run / "logs" / f"slurm-4242-task{i}.log" for i in range(tasks)]
+    outputs = [log.read_text() for log in logs]
     assert result.returncode == 0, outputs
     port = env["JAX_COORDINATOR_PORT"]
     for task, output in enumerate(outputs):
-        gpu = 0 if one_gpu_per_task else task
+        gpu = 0 if one_gpu_per_task else task % tasks_per_node
         assert (
-            f"cluster: slurm: process {task} of 2, coordinator localhost:{port}, "
+            f"cluster: slurm: process {task} of {tasks}, coordinator localhost:{port}, "
             f"local devices [{gpu}]" in output
         ), output
         assert (
-            f"jax: process {task} of 2, 1 local devices; 2 x cpu (cpu, lowers for cpu) "
-            "over 2 process(es)" in output
+            f"jax: process {task} of {tasks}, 1 local devices; {tasks} x cpu (cpu, lowers for "
+            f"cpu) over {tasks} process(es)" in output
         )
-        assert "batch: global 8, per host 4, per device 4" in output
-        shards = [f"train-{i:05d}-of-00004.tfrecord" for i in range(task, 4, 2)]
+        assert f"batch: global {4 * tasks}, per host 4, per device 4" in output
+        shards = [
+            f"train-{i:05d}-of-{2 * tasks:05d}.tfrecord" for i in range(task, 2 * tasks, tasks)
+        ]
         assert f"data synthetic: 2 shard(s) on this host: {', '.join(shards)}" in output
-        assert f"first checkpoint {tmp_path / 'run' / 'checkpoints' / '200'}" in output
-    assert not (tmp_path / "run").exists()  # a dry run writes nothing
+        # Every 200 steps or at an epoch's end (1,600 pairs in the quickstart's epoch).
+        first = min(200, 1600 // (4 * tasks))
+        assert f"first checkpoint {run / 'checkpoints' / str(first)}" in output
+    assert os.listdir(run) == ["logs"]  # a dry run writes nothing but the launcher's logs
+    # launch/logs.sh shows every task's log.
+    shown = subprocess.run(["bash", os.path.join(REPO, "launch/logs.sh"), str(run), "3"],
+                           capture_output=True, text=True)  # fmt: skip
+    assert shown.returncode == 0 and shown.stdout.count("== ") == tasks
 
 
 def test_preempted_training_exits_75_and_a_finished_one_0(monkeypatch, tmp_path):
