@@ -210,4 +210,9 @@ def train_config(gpus: int, per_gpu_batch: int) -> ml_collections.ConfigDict:
     config.checkpoint_every = 500
     config.keep_checkpoints = 3
     config.tensorboard = True
+    # 'FIRST,LAST': a jax.profiler trace of those steps in WORKDIR/profile ('' = none).
+    config.profile_steps = ""
+    # Persistent XLA compilation cache: 'auto' = WORKDIR/compilation_cache for a local
+    # workdir, '' = off, else a directory (siamjax/train/runtime_tools.py).
+    config.compilation_cache = "auto"
     return config

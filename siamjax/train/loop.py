@@ -32,6 +32,7 @@ from siamjax.models import build_model, init_variables
 from siamjax.train import checkpointing
 from siamjax.train.host_memory import release_after_compile, release_freed_memory
 from siamjax.train.optim import iterations_per_epoch, make_optimizer
+from siamjax.train.runtime_tools import ProfileWindow, enable_compilation_cache
 from siamjax.train.step import (
     BATCH_DTYPES,
     TrainState,
@@ -301,6 +302,9 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     steps_per_epoch = iterations_per_epoch(config)
     last_step = total_steps(config) if max_steps is None else int(max_steps)
 
+    # Before the first compile: a restarted job loads its compiled steps from here.
+    cache = enable_compilation_cache(train_config.get("compilation_cache", "auto"), workdir)
+    profile = ProfileWindow(train_config.get("profile_steps", ""), workdir)
     optimizer, group_rates = make_optimizer(config)
     unfreeze_step = int(train_config.backbone.train_epoch) * steps_per_epoch
     manager = checkpointing.checkpoint_manager(
@@ -312,6 +316,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
     is_main = jax.process_index() == 0
     if is_main:
         print(f"backend policy: {policy.describe()}", flush=True)
+        print(f"compilation cache: {cache or 'off'}", flush=True)
         print(f"compiling the train step (phase {first_phase}, {mesh.devices.size} devices); "
               "the first log line follows the first steps", flush=True)  # fmt: skip
     started_compile = time.time()
@@ -393,6 +398,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                         # the compiler's garbage, before stepping
                         release_after_compile(policy.trim_host_memory)
                     step_phase = phase
+                profile.before_step(step + 1)
                 try:
                     state, metrics = step_fn(state, batch)
                 except TypeError as error:
@@ -408,6 +414,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                     state, metrics = step_fn(state, batch)
                 precompiled = None
                 step += 1
+                profile.after_step(step, metrics)
                 invocation_steps += 1
                 # Metrics stay on device until a log line: fetching every step would make the
                 # host wait for each step instead of queueing the next one.
@@ -456,6 +463,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                     status = "stopped"
                     break
     finally:
+        profile.stop()  # a run that ends inside the window still writes its trace
         if iterator is not None:
             iterator.close()  # stops the input workers
     losses += [(done, _loss_entry(values)) for done, values in _fetch(window)]

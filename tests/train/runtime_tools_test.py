@@ -1,0 +1,64 @@
+"""The profiler window and the persistent compilation cache of a training run."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+from siamjax.train.loop import train
+from siamjax.train.runtime_tools import ConfigError, parse_profile_steps
+from tests.conftest import REPO_ROOT
+from tests.train.helpers import batch_source, tiny_config
+
+
+def test_profile_steps_parsing():
+    assert parse_profile_steps("") is None and parse_profile_steps(None) is None
+    assert parse_profile_steps("3,5") == (3, 5) and parse_profile_steps((4, 4)) == (4, 4)
+    for bad in ("3", "a,b", "5,3", "0,2", "1,2,3"):
+        with pytest.raises(ConfigError, match="train.profile_steps"):
+            parse_profile_steps(bad)
+
+
+def test_profile_steps_write_a_trace_tensorboard_reads(tmp_path, capsys):
+    config = tiny_config()
+    config.train.profile_steps = "2,3"
+    train(config, str(tmp_path), max_steps=4, batch_source=batch_source())
+    traces = glob.glob(str(tmp_path / "profile" / "plugins" / "profile" / "*" / "*.xplane.pb"))
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+    assert "profile of steps 2-3 written to" in capsys.readouterr().out
+
+
+_RUN = """
+import sys
+from siamjax.train.loop import train
+from tests.train.helpers import batch_source, tiny_config
+config = tiny_config()
+summary = train(config, sys.argv[1], max_steps=int(sys.argv[2]), batch_source=batch_source())
+print("compiles", summary["step_compiles"])
+"""
+
+
+def test_compilation_cache_under_the_workdir_serves_a_restarted_run(tmp_path):
+    """'auto' puts the cache in WORKDIR/compilation_cache; the restarted process (resume)
+    finds its train step there and adds no new entry for it."""
+    env = {key: value for key, value in os.environ.items()
+           if key != "JAX_COMPILATION_CACHE_DIR"}  # fmt: skip
+    env.update(PYTHONPATH=REPO_ROOT, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               XLA_FLAGS="--xla_force_host_platform_device_count=1")  # fmt: skip
+    workdir = tmp_path / "run"
+    cache = workdir / "compilation_cache"
+
+    def run(steps):
+        result = subprocess.run([sys.executable, "-c", _RUN, str(workdir), str(steps)],
+                                env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f"compilation cache: {cache}" in result.stdout
+        return sorted(os.listdir(cache))
+
+    first = run(2)
+    steps = [name for name in first if name.startswith("jit_train_step-")]
+    assert steps, f"no train step cached: {first}"
+    second = run(3)  # resumes at step 2: the same phase-0 train step, loaded from the cache
+    assert [name for name in second if name.startswith("jit_train_step-")] == steps
