@@ -190,7 +190,8 @@ def test_a_failed_worker_fails_the_launcher_at_once_and_stops_the_others(pod):
 
 def test_detached_workers_survive_the_launcher_and_answer_status_logs_stop(pod):
     for worker in range(WORKERS):
-        pod.plan(worker, "echo step 1\n" + TRAINER_UNTIL_TERM)
+        # The handler first, so the SIGTERM below never finds the trainer without it.
+        pod.plan(worker, "trap 'echo saved; exit 75' TERM\necho step 1\nsleep 120 & wait\n")
     follower = subprocess.Popen(
         ["bash", LAUNCHER, "start", "my-tpu", "zone", "configs/x.py", str(pod.workdir)],
         env=pod.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

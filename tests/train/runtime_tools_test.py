@@ -7,10 +7,8 @@ import sys
 
 import pytest
 
-from siamjax.train.loop import train
 from siamjax.train.runtime_tools import ConfigError, parse_profile_steps
 from tests.conftest import REPO_ROOT
-from tests.train.helpers import batch_source, tiny_config
 
 
 def test_profile_steps_parsing():
@@ -21,28 +19,21 @@ def test_profile_steps_parsing():
             parse_profile_steps(bad)
 
 
-def test_profile_steps_write_a_trace_tensorboard_reads(tmp_path, capsys):
-    config = tiny_config()
-    config.train.profile_steps = "2,3"
-    train(config, str(tmp_path), max_steps=4, batch_source=batch_source())
-    traces = glob.glob(str(tmp_path / "profile" / "plugins" / "profile" / "*" / "*.xplane.pb"))
-    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
-    assert "profile of steps 2-3 written to" in capsys.readouterr().out
-
-
 _RUN = """
 import sys
 from siamjax.train.loop import train
 from tests.train.helpers import batch_source, tiny_config
 config = tiny_config()
+config.train.profile_steps = sys.argv[3]
 summary = train(config, sys.argv[1], max_steps=int(sys.argv[2]), batch_source=batch_source())
 print("compiles", summary["step_compiles"])
 """
 
 
-def test_compilation_cache_under_the_workdir_serves_a_restarted_run(tmp_path):
+def test_compilation_cache_serves_a_restarted_run_and_profile_steps_trace(tmp_path):
     """'auto' puts the cache in WORKDIR/compilation_cache; the restarted process (resume)
-    finds its train step there and adds no new entry for it."""
+    finds its train step there and adds no new entry for it. The first run also records
+    a profile of steps 1-2 that TensorBoard's profile plugin reads (an .xplane.pb)."""
     env = {key: value for key, value in os.environ.items()
            if key != "JAX_COMPILATION_CACHE_DIR"}  # fmt: skip
     env.update(PYTHONPATH=REPO_ROOT, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
@@ -50,15 +41,18 @@ def test_compilation_cache_under_the_workdir_serves_a_restarted_run(tmp_path):
     workdir = tmp_path / "run"
     cache = workdir / "compilation_cache"
 
-    def run(steps):
-        result = subprocess.run([sys.executable, "-c", _RUN, str(workdir), str(steps)],
+    def run(steps, profile=""):
+        result = subprocess.run([sys.executable, "-c", _RUN, str(workdir), str(steps), profile],
                                 env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         assert f"compilation cache: {cache}" in result.stdout
-        return sorted(os.listdir(cache))
+        return result.stdout, sorted(os.listdir(cache))
 
-    first = run(2)
+    printed, first = run(2, profile="1,2")
     steps = [name for name in first if name.startswith("jit_train_step-")]
     assert steps, f"no train step cached: {first}"
-    second = run(3)  # resumes at step 2: the same phase-0 train step, loaded from the cache
+    traces = glob.glob(str(workdir / "profile" / "plugins" / "profile" / "*" / "*.xplane.pb"))
+    assert len(traces) == 1 and os.path.getsize(traces[0]) > 0
+    assert "profile of steps 1-2 written to" in printed
+    _, second = run(3)  # resumes at step 2: the same phase-0 train step, from the cache
     assert [name for name in second if name.startswith("jit_train_step-")] == steps

@@ -138,6 +138,7 @@ def test_bfloat16_compute_keeps_float32_parameters():
     assert {x.dtype for x in jax.tree_util.tree_leaves(state.batch_stats)} == {np.dtype("float32")}
 
 
+@pytest.mark.slow  # 20 s; the default run checks the dtypes (platform_matrix_test)
 def test_bfloat16_compute_keeps_batchnorm_statistics_in_float32():
     """Running statistics are never rounded to bfloat16: frozen layers keep theirs bit for
     bit (phase 0, and the layers not trained in phase 1), and a difference below
