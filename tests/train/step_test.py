@@ -123,6 +123,7 @@ def test_batch_size_must_fit_devices_and_groups(tmp_path):
         train(config, str(tmp_path), max_steps=1, batch_source=batch_source())
 
 
+@pytest.mark.slow  # 21 s; the default run checks the dtypes (platform_matrix_test)
 def test_bfloat16_compute_keeps_float32_parameters():
     config = tiny_config()
     config.train.compute_dtype = "bfloat16"
