@@ -84,10 +84,16 @@ case "$action" in
       "$@" &
       child=$!
       trap "kill -TERM $child 2>/dev/null" TERM INT
-      code=0
-      while kill -0 "$child" 2>/dev/null; do
+      wait "$child"
+      code=$?
+      # A trapped signal ends the wait early (128 + signal): wait again for the trainer.
+      # If it has exited meanwhile, the shell kept its status; 127: the first wait was
+      # the end of the trainer itself (e.g. killed by the signal, 143).
+      while [ "$code" -gt 128 ]; do
         wait "$child"
-        code=$?
+        next=$?
+        [ "$next" -eq 127 ] && break
+        code=$next
       done
       echo "$code" > "$SIAMJAX_EXIT_FILE"
       case "$SIAMJAX_WORKDIR" in
@@ -97,8 +103,16 @@ case "$action" in
     ' siamjax-worker "$python" -m siamjax train --distributed auto --config "$config" \
         --workdir "$workdir" ${SIAMJAX_TRAIN_FLAGS:-} "$@" \
         >> "$log" 2>&1 < /dev/null &
-    echo "$!" > "$pidfile"
-    echo "worker $worker: started (pid $!), log $log"
+    pid=$!
+    echo "$pid" > "$pidfile"
+    # Report only once the trainer has its own session: until setsid has run, a hang-up
+    # of this ssh session would still reach it.
+    for _ in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break  # already finished
+      [ "$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ] && break
+      sleep 0.02
+    done
+    echo "worker $worker: started (pid $pid), log $log"
     ;;
   status)
     if running; then

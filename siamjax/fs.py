@@ -3,7 +3,9 @@
 Every file siamjax reads or writes outside orbax goes through here: prepared data,
 workdirs (metrics, TensorBoard events), checkpoint lookup and exported artifacts. Local
 paths use ``os`` (no TensorFlow import); paths with a scheme (``gs://``, and TensorFlow's
-in-memory ``ram://`` that the tests use as an offline stand-in) go through gfile. Orbax
+in-memory ``ram://`` that the tests use as an offline stand-in) go through gfile;
+``fakebucket://<ms>/<path>`` is a local folder with a bucket's latency per request
+(``siamjax/fake_bucket.py``, for measuring the input pipeline). Orbax
 checkpoints take the same strings (it has its own path layer, etils ``epath``).
 """
 
@@ -19,7 +21,12 @@ def is_url(path: str) -> bool:
     return "://" in str(path)
 
 
-def _gfile():
+def _gfile(path):
+    """gfile for ``path``'s scheme (``fakebucket://``: ``siamjax/fake_bucket.py``)."""
+    from siamjax import fake_bucket
+
+    if fake_bucket.is_fake(path):
+        return fake_bucket
     import tensorflow as tf
 
     return tf.io.gfile
@@ -48,34 +55,34 @@ def join(*parts) -> str:
 
 def listdir(path: str) -> list[str]:
     if is_url(path):
-        return sorted(name.rstrip("/") for name in _gfile().listdir(path))
+        return sorted(name.rstrip("/") for name in _gfile(path).listdir(path))
     return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
 def isdir(path: str) -> bool:
-    return _gfile().isdir(path) if is_url(path) else os.path.isdir(path)
+    return _gfile(path).isdir(path) if is_url(path) else os.path.isdir(path)
 
 
 def isfile(path: str) -> bool:
     if is_url(path):
-        return _gfile().exists(path) and not _gfile().isdir(path)
+        return _gfile(path).exists(path) and not _gfile(path).isdir(path)
     return os.path.isfile(path)
 
 
 def exists(path: str) -> bool:
-    return _gfile().exists(path) if is_url(path) else os.path.exists(path)
+    return _gfile(path).exists(path) if is_url(path) else os.path.exists(path)
 
 
 def makedirs(path: str) -> None:
     if is_url(path):
-        _gfile().makedirs(path)
+        _gfile(path).makedirs(path)
     else:
         os.makedirs(path, exist_ok=True)
 
 
 def read_bytes(path: str) -> bytes:
     if is_url(path):
-        with _gfile().GFile(path, "rb") as stream:
+        with _gfile(path).GFile(path, "rb") as stream:
             return stream.read()
     with open(path, "rb") as stream:
         return stream.read()
@@ -91,7 +98,7 @@ def write_bytes(path: str, data: bytes) -> None:
 
 def open_file(path: str, mode: str = "r"):
     """A file object for a local path or a URL (gfile; append to a URL rewrites on GCS)."""
-    return _gfile().GFile(path, mode) if is_url(path) else open(path, mode)
+    return _gfile(path).GFile(path, mode) if is_url(path) else open(path, mode)
 
 
 def read_text(path: str) -> str:
@@ -102,9 +109,9 @@ def write_text(path: str, text: str) -> None:
     """Writes via a temporary name and a rename, so a file that exists is complete."""
     temporary = f"{path}.partial"
     if is_url(path):
-        with _gfile().GFile(temporary, "w") as stream:
+        with _gfile(path).GFile(temporary, "w") as stream:
             stream.write(text)
-        _gfile().rename(temporary, path, overwrite=True)
+        _gfile(path).rename(temporary, path, overwrite=True)
     else:
         with open(temporary, "w") as stream:
             stream.write(text)
@@ -113,7 +120,7 @@ def write_text(path: str, text: str) -> None:
 
 def rename(source: str, target: str) -> None:
     if is_url(source):
-        _gfile().rename(source, target, overwrite=True)
+        _gfile(source).rename(source, target, overwrite=True)
     else:
         os.replace(source, target)
 
@@ -122,7 +129,7 @@ def walk_files(root: str, suffix: str):
     """Paths under ``root`` ending with ``suffix``, sorted."""
     if is_url(root):
         found = []
-        for folder, _, names in _gfile().walk(root):
+        for folder, _, names in _gfile(root).walk(root):
             found += [join(folder, n) for n in names if n.endswith(suffix)]
         return sorted(found)
     found = []
@@ -132,4 +139,4 @@ def walk_files(root: str, suffix: str):
 
 
 def size(path: str) -> int:
-    return _gfile().stat(path).length if is_url(path) else os.path.getsize(path)
+    return _gfile(path).stat(path).length if is_url(path) else os.path.getsize(path)

@@ -15,6 +15,7 @@ repeated until VIDEOS_PER_EPOCH samples.
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -80,23 +81,45 @@ class PairSampler:
         )
         self.exemplar_size = int(config.exemplar_size)
         self._epoch_cache = {}
+        self._epoch_lock = threading.Lock()
         starts = np.cumsum([0] + [s.num_videos for s in sources])
         self._starts = starts
 
     def _epoch_picks(self, epoch: int) -> np.ndarray:
-        if epoch not in self._epoch_cache:
-            rng = np.random.default_rng([self.seed, self.host, epoch, 0])
-            sub_picks = []
-            for start, source in zip(self._starts, self.sources):
-                pick = []
-                while len(pick) < source.num_use:
-                    pick.extend((start + rng.permutation(source.num_videos)).tolist())
-                sub_picks.extend(pick[: source.num_use])
-            picks = []
-            while len(picks) < self.videos_per_epoch:
-                picks.extend(rng.permutation(np.asarray(sub_picks)).tolist())
-            self._epoch_cache = {epoch: np.asarray(picks[: self.videos_per_epoch], np.int64)}
-        return self._epoch_cache[epoch]
+        # Reader threads of one worker share the sampler: one of them draws an epoch's
+        # order (a permutation of all videos: costly) while the others wait for it.
+        cached = self._epoch_cache
+        if epoch in cached:
+            return cached[epoch]
+        with self._epoch_lock:
+            cached = self._epoch_cache
+            if epoch in cached:
+                return cached[epoch]
+            return self._draw_epoch(epoch)
+
+    def _draw_epoch(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.host, epoch, 0])
+        sub_picks = []
+        for start, source in zip(self._starts, self.sources):
+            pick = []
+            while len(pick) < source.num_use:
+                pick.extend((start + rng.permutation(source.num_videos)).tolist())
+            sub_picks.extend(pick[: source.num_use])
+        picks = []
+        while len(picks) < self.videos_per_epoch:
+            picks.extend(rng.permutation(np.asarray(sub_picks)).tolist())
+        result = np.asarray(picks[: self.videos_per_epoch], np.int64)
+        self._epoch_cache = {epoch: result}
+        return result
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_epoch_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._epoch_lock = threading.Lock()
 
     def _locate(self, global_video: int):
         source_id = int(np.searchsorted(self._starts, global_video, side="right") - 1)

@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 import weakref
 from multiprocessing import shared_memory
 
@@ -64,6 +65,20 @@ def default_workers() -> int:
     if cores >= (os.cpu_count() or cores):  # not bound to a subset: share the host
         cores = cores // local_process_count()
     return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+# Samples in flight per host that read from a URL (a bucket): at 50 ms a read and two
+# reads a sample, 256 keep ~2,500 samples/s of reads going (benchmarks/bucket_input.py).
+URL_SAMPLES_IN_FLIGHT = 256
+
+
+def default_read_threads(sources, workers: int) -> int:
+    """``config.input.read_threads = 0``: 1 for local shards; for shards behind a URL
+    enough threads per worker for ``URL_SAMPLES_IN_FLIGHT`` samples in flight."""
+    from siamjax import fs
+
+    remote = any(fs.is_url(shard) for source in sources for shard in source.shards)
+    return -(-URL_SAMPLES_IN_FLIGHT // workers) if remote else 1
 
 
 def check_shared_memory(size: int, directory: str = "/dev/shm") -> None:
@@ -137,15 +152,19 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
         sources=worker_args["sources"],
     )
     parent = worker_args["parent_pid"]
-    try:
-        while True:
+    stopping = threading.Event()
+
+    def serve():
+        while not stopping.is_set():
             try:
                 task = tasks.get(timeout=_POLL_SECONDS)
             except queue.Empty:
                 if os.getppid() != parent:  # the trainer died (SIGKILL): do not linger
-                    return
+                    stopping.set()
                 continue
             if task is None:
+                stopping.set()
+                tasks.put(None)  # for this worker's other threads and the other workers
                 return
             serial, slot, index, position = task
             try:
@@ -156,8 +175,20 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
             except Exception as error:  # noqa: BLE001 (reported to the main process)
                 kind = "data" if isinstance(error, DataError) else type(error).__name__
                 done.put((serial, index, (kind, f"sample {position}: {error}"), []))
+
+    # Several threads per worker keep several samples' reads in flight: against a bucket
+    # a read waits tens of milliseconds, which threads overlap (the GIL is released while
+    # waiting, and in OpenCV's decoding and warping).
+    threads = [threading.Thread(target=serve, daemon=True)
+               for _ in range(int(worker_args.get("threads", 1)) - 1)]  # fmt: skip
+    try:
+        for thread in threads:
+            thread.start()
+        serve()
+        for thread in threads:
+            thread.join()
     finally:
-        del arrays
+        arrays.clear()  # the views into the block, before closing it
         memory.close()
 
 
@@ -187,6 +218,9 @@ class WorkerPairIterator:
         self.batch_size = int(batch_size)
         self.position = int(position)
         workers = int(input_config.get("workers", 0)) or default_workers()
+        self.threads = int(input_config.get("read_threads", 0)) or default_read_threads(
+            sources, workers
+        )
         self.slots = max(1, int(input_config.get("prefetch_batches", 3)))
         layout = batch_layout(self.batch_size, int(input_config.exemplar_size),
                               int(input_config.search_size))  # fmt: skip
@@ -206,6 +240,7 @@ class WorkerPairIterator:
             "process_count": self.process_count,
             "sources": sources,
             "parent_pid": os.getpid(),
+            "threads": self.threads,
         }
         self._workers = [
             context.Process(
@@ -278,8 +313,11 @@ class WorkerPairIterator:
         return {"position": self.position}
 
     def describe(self) -> str:
-        return (f"workers loader, {len(self._workers)} processes, {self.batch_size} pairs per "
-                f"batch, {self.slots} batches ahead, from sample {self.position}")  # fmt: skip
+        threads = f", {self.threads} reader threads each" if self.threads > 1 else ""
+        return (
+            f"workers loader, {len(self._workers)} processes{threads}, {self.batch_size} "
+            f"pairs per batch, {self.slots} batches ahead, from sample {self.position}"
+        )
 
     def restore(self, state: dict) -> WorkerPairIterator:
         """A new iterator over the same sources continuing at ``state['position']``."""

@@ -61,7 +61,8 @@ exit $status
         # The trainer: records its arguments, then follows the worker's plan.
         _executable(
             self.bin / "fake_python",
-            f"""printf '%s\\n' "$@" > "$HOME/trainer_args"
+            f"""trap 'echo saved; exit 75' TERM  # from the start, as the real trainer saves
+printf '%s\\n' "$@" > "$HOME/trainer_args"
 plan="{self.plans}/$SIAMJAX_WORKER_ID.sh"
 [ -f "$plan" ] && source "$plan"
 exit 0
@@ -176,7 +177,7 @@ def test_stale_tpu_users_and_lock_are_cleared_before_start(pod):
 def test_a_failed_worker_fails_the_launcher_at_once_and_stops_the_others(pod):
     for worker in (0, 1, 3):
         pod.plan(worker, TRAINER_UNTIL_TERM)
-    pod.plan(2, "echo 'worker 2: out of memory' >&2\nexit 3\n")
+    pod.plan(2, "sleep 0.5\necho 'worker 2: out of memory' >&2\nexit 3\n")
     started = time.time()
     result = pod.start(timeout=60)
     assert result.returncode == 3, result.stdout + result.stderr

@@ -1,0 +1,151 @@
+"""Training input from a bucket: can one host feed its chips when every read waits?
+
+    python benchmarks/bucket_input.py [--latency-ms 20 50] [--videos 40] [--seconds 15] \
+        [--out bucket_input.json]
+
+Synthetic sequences are prepared into a local folder, then read as ``fakebucket://<ms>/``
+URLs (``siamjax/fake_bucket.py``: a fixed latency per request, as a bucket client pays):
+
+* **read stage alone**: the two records of each sample (template and search) read and
+  checked by ``RecordReader`` with 1 thread and with the loader's concurrency for URLs
+  (``URL_SAMPLES_IN_FLIGHT`` samples in flight), samples/s;
+* **whole default pipeline**: the ``workers`` loader (default workers, reader threads
+  and batches ahead; batch 64) on the local folder and on the slow bucket, pairs/s, and
+  the loss against local.
+
+What the chips consume comes from the H200 run of ``benchmarks/accelerator.py``
+(benchmarks/README.md): r50 pairs/s per chip, float32, frozen backbone and layer2-4; a
+host of 8 such chips needs 8 times that. Results print as markdown and go to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+# benchmarks/README.md, "NVIDIA H200": r50 train pairs/s per chip (batch 28, float32).
+CHIP_PAIRS_PER_S = {"r50 frozen backbone": 242.0, "r50 layer2-4": 80.0}
+CHIPS_PER_HOST = 8
+
+
+def prepare_data(root: str, videos: int) -> str:
+    from siamjax.prep.prepare import prepare
+    from siamjax.prep.synthetic import generate
+
+    raw, prepared = os.path.join(root, "raw"), os.path.join(root, "prepared")
+    generate(raw, videos=videos, seed=0, progress=False)
+    prepare("custom", os.path.join(raw, "train"), prepared, workers=os.cpu_count() or 1,
+            progress=False)  # fmt: skip
+    return prepared
+
+
+def input_config(path: str):
+    from siamjax.config_defaults import input_config as make
+
+    return make([{"name": "synthetic", "path": path, "frame_range": 10, "num_use": -1}])
+
+
+def read_stage(path: str, threads: int, seconds: float) -> float:
+    """Samples/s of reading (and checking) both records of consecutive samples."""
+    from siamjax.data.pair_source import PairSource
+
+    source = PairSource(input_config(path), 0, 0, 1)
+    next_position = [0]
+    lock = threading.Lock()
+    done = [0]
+    deadline = time.perf_counter() + seconds
+
+    def run():
+        while time.perf_counter() < deadline:
+            with lock:
+                position = next_position[0]
+                next_position[0] += 1
+            spec = source.sampler.spec(position)
+            for role in ("template", "search"):
+                source.reader.image_bytes(*spec[role]["ref"])
+            with lock:
+                done[0] += 1
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return done[0] / (time.perf_counter() - started)
+
+
+def pipeline(path: str, batch: int, seconds: float, threads: int = 0) -> tuple[float, str]:
+    """Pairs/s of the default ``workers`` loader (after one warm-up batch); ``threads``:
+    ``input.read_threads`` (0: the default)."""
+    from siamjax.data.workers import WorkerPairIterator
+
+    config = input_config(path)
+    config.read_threads = threads
+    with WorkerPairIterator(config, 0, batch, 0, 0, 1) as iterator:
+        next(iterator)
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            next(iterator)
+            count += batch
+        return count / (time.perf_counter() - started), iterator.describe()
+
+
+def main() -> None:
+    from siamjax import fake_bucket
+    from siamjax.data.workers import URL_SAMPLES_IN_FLIGHT, default_workers
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[20.0, 50.0])
+    parser.add_argument("--videos", type=int, default=40, help="synthetic sequences")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per pipeline case")
+    parser.add_argument("--batch", type=int, default=64, help="pairs per batch (per host)")
+    parser.add_argument(
+        "--read-threads", type=int, nargs="+", default=[0],
+        help="input.read_threads of the slow-bucket pipeline cases (0: the default)",
+    )  # fmt: skip
+    parser.add_argument("--out", default="bucket_input.json")
+    args = parser.parse_args()
+    results = {"host_cores": os.cpu_count(), "workers": default_workers(),
+               "samples_in_flight": URL_SAMPLES_IN_FLIGHT, "read_stage": {},
+               "pipeline": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as root:
+        local = prepare_data(root, args.videos)
+        paths = {"local": local}
+        paths.update({f"{ms:g} ms": fake_bucket.url(local, ms) for ms in args.latency_ms})
+        for name, path in paths.items():
+            for threads in (1, URL_SAMPLES_IN_FLIGHT):
+                rate = read_stage(path, threads, min(5.0, args.seconds))
+                results["read_stage"][f"{name}, {threads} threads"] = rate
+                print(f"read stage, {name}, {threads} threads: {rate:,.0f} samples/s", flush=True)
+        slow = f"{max(args.latency_ms):g} ms"
+        cases = [("local", "local", 0)] + [
+            (f"{slow}, read_threads {t or 'default'}", slow, t) for t in args.read_threads
+        ]
+        for label, name, threads in cases:
+            rate, described = pipeline(paths[name], args.batch, args.seconds, threads)
+            results["pipeline"][label] = {"pairs_per_s": rate, "loader": described}
+            print(f"pipeline, {label}: {rate:,.0f} pairs/s ({described})", flush=True)
+    with open(args.out, "w") as stream:
+        json.dump(results, stream, indent=1)
+    print("\n| read stage | samples/s |\n| --- | --- |")
+    for name, rate in results["read_stage"].items():
+        print(f"| {name} | {rate:,.0f} |")
+    local_rate = results["pipeline"]["local"]["pairs_per_s"]
+    print("\n| default pipeline | pairs/s | against local |\n| --- | --- | --- |")
+    for name, entry in results["pipeline"].items():
+        print(f"| {name} | {entry['pairs_per_s']:,.0f} | {entry['pairs_per_s'] / local_rate:.2f} |")
+    for case, per_chip in CHIP_PAIRS_PER_S.items():
+        need = per_chip * CHIPS_PER_HOST
+        print(f"{case}: {CHIPS_PER_HOST} H200 chips consume {need:,.0f} pairs/s per host")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Training input from a bucket: the latency-per-request fake bucket, and the workers
+loader reading through it with several reader threads per process."""
+
+import time
+
+import numpy as np
+
+from siamjax import fake_bucket, fs
+from siamjax.data.pipeline import PairSource
+from siamjax.data.workers import WorkerPairIterator, default_read_threads
+from tests.data.pipeline_test import _config, prepared  # noqa: F401 (fixture)
+from tests.data.workers_test import _busy_config
+
+
+def test_fake_bucket_costs_one_request_per_listing_open_and_far_read(tmp_path):
+    (tmp_path / "a.bin").write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    root = fake_bucket.url(tmp_path, 40)
+    path = fs.join(root, "a.bin")
+    started = time.perf_counter()
+    assert fs.listdir(root) == ["a.bin"]  # 1 request
+    with fs.open_file(path, "rb") as stream:  # 1 (open)
+        stream.seek(1000)
+        head = stream.read(12)  # 1: fetches a block from byte 1000
+        body = stream.read(5000)  # inside the block: free
+        stream.seek(900_000)
+        tail = stream.read(4)  # 1: outside the block
+    seconds = time.perf_counter() - started
+    assert head + body == (bytes(range(256)) * 4096)[1000:6012]
+    assert tail == bytes([900_000 % 256 + i for i in range(4)])
+    assert 4 * 0.04 <= seconds < 4 * 0.04 + 0.12, seconds
+
+
+def test_pairs_from_a_slow_bucket_equal_local_ones(prepared):  # noqa: F811
+    """The same batches from ``fakebucket://`` (with reader threads, chosen automatically
+    for a URL) as from the local folder."""
+    local = _busy_config(prepared / "data", workers=2)
+    remote = _busy_config(fake_bucket.url(prepared / "data", 5), workers=2)
+    local_sources = PairSource(local, 7, 0, 1).sources
+    remote_sources = PairSource(remote, 7, 0, 1).sources
+    assert default_read_threads(local_sources, 2) == 1
+    assert default_read_threads(remote_sources, 2) == 128
+    remote.read_threads = 8  # enough to overlap, few enough for a 2-core test machine
+    with WorkerPairIterator(local, 7, 4, 0, 0, 1, sources=local_sources) as iterator:
+        expected = [next(iterator) for _ in range(4)]
+    with WorkerPairIterator(remote, 7, 4, 0, 0, 1, sources=remote_sources) as iterator:
+        assert "8 reader threads each" in iterator.describe()
+        got = [next(iterator) for _ in range(4)]
+    for want, have in zip(expected, got, strict=True):
+        for name in want:
+            np.testing.assert_array_equal(have[name], want[name], err_msg=name)
