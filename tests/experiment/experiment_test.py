@@ -61,6 +61,9 @@ def _runs(workdir, variant):
     return [json.load(open(os.path.join(folder, f"seed{seed}", "run.json"))) for seed in (0,)]
 
 
+# 42 s: with the slow tests (tests/experiment/slow_test.py runs the :small experiment end
+# to end as well); plan_test and statistics_test cover the planning and the report here.
+@pytest.mark.slow
 def test_experiment_end_to_end(tmp_path_factory, capsys):
     """One test, so that xdist does not run the two experiments once per worker."""
     experiment = _run_twice(tmp_path_factory)
