@@ -2,7 +2,6 @@
 
 import os
 import shlex
-import socket
 import stat
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from siamjax.cluster import (
     slurm_port,
     task_gpu,
 )
+from tests.conftest import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -61,12 +61,6 @@ def test_slurm_resolution_rules():
         resolve_cluster("explicit", "h:1", 4, 4)
     with pytest.raises(ClusterError, match="needs --coordinator"):
         resolve_cluster("explicit")
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _srun_stub(bin_dir, nodes, tasks_per_node, one_gpu_per_task):
@@ -128,7 +122,7 @@ def test_slurm_launcher_one_process_per_gpu_dry_run(tmp_path, nodes, tasks_per_n
         SLURM_NTASKS=str(tasks),
         SLURM_NTASKS_PER_NODE=str(tasks_per_node),
         SLURM_NNODES=str(nodes),
-        JAX_COORDINATOR_PORT=str(_free_port()),
+        JAX_COORDINATOR_PORT=str(free_port()),
         JAX_PLATFORMS="cpu",
         XLA_FLAGS="--xla_force_host_platform_device_count=1",
         SIAMJAX_TRAIN_FLAGS="--dry-run",

@@ -6,7 +6,6 @@ SIGKILLed and all are restarted, the run resumes to the same parameters."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,10 @@ import pytest
 
 from siamjax.checkpoints import load_variables
 from siamjax.prep.prepare import prepare
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 from tests.data_prep.raw_layouts import write_custom
 
 HOSTS, DEVICES_PER_HOST = 4, 2
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(devices):
@@ -37,7 +30,7 @@ def _env(devices):
 
 
 def _start_hosts(data, workdir, tmp_path, tag):
-    port = _free_port()
+    port = free_port()
     return [
         subprocess.Popen(
             [

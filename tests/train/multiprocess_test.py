@@ -2,20 +2,13 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import REPO_ROOT, free_port
 
 
 def _run(count, devices, tmp_path, tag):
@@ -23,7 +16,7 @@ def _run(count, devices, tmp_path, tag):
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = REPO_ROOT
-    port = _free_port()
+    port = free_port()
     out = tmp_path / f"{tag}.json"
     processes = [
         subprocess.Popen(

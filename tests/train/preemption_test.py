@@ -6,7 +6,6 @@ run ends bit-identical to an uninterrupted one."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,11 @@ import numpy as np
 import pytest
 
 from siamjax.checkpoints import load_variables
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 
 HOSTS = 4
 STEPS = 12
 BOUND_S = 240  # every process gone this long after the signal (a deadlock never is)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start(workdir, tmp_path, tag, pause):
@@ -34,7 +27,7 @@ def _start(workdir, tmp_path, tag, pause):
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=1"
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = REPO_ROOT
-    port = _free_port()
+    port = free_port()
     return [
         subprocess.Popen(
             [
