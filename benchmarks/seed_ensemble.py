@@ -19,21 +19,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def random_batch(config, seed: int = 0) -> dict:
-    """A batch of ``config.train.batch_size`` random crops with a fixed box."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    size = int(config.train.batch_size)
-    exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
-    return {
-        "template": rng.uniform(0, 255, (size, exemplar, exemplar, 3)).astype(np.float32),
-        "search": rng.uniform(0, 255, (size, search, search, 3)).astype(np.float32),
-        "search_box": np.tile(np.float32([[100, 90, 160, 170]]), (size, 1)),
-        "negative": np.arange(size) % 5 == 4,
-    }
-
-
 def _median_seconds(step, steps: int) -> float:
     import numpy as np
 
@@ -51,6 +36,7 @@ def measure(config, members: int, steps: int) -> dict:
     import jax
 
     from siamjax.backend import resolve_policy
+    from siamjax.data.batch_format import random_batch
     from siamjax.models import build_model
     from siamjax.train.loop import ensemble_state, single_state
     from siamjax.train.optim import make_optimizer
@@ -60,7 +46,9 @@ def measure(config, members: int, steps: int) -> dict:
     model = build_model(config.model, policy.formulation)
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:1])
-    batch = jax.device_put(random_batch(config), batch_sharding(mesh))
+    batch = random_batch(int(config.train.batch_size), int(config.input.exemplar_size),
+                         int(config.input.search_size))  # fmt: skip
+    batch = jax.device_put(batch, batch_sharding(mesh))
     seeds = list(range(members))
 
     single_step = compile_train_step(model, config, optimizer, mesh, 1, policy=policy)

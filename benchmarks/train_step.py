@@ -50,6 +50,7 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
 
     from siamjax.backend import resolve_policy
     from siamjax.config_loader import load_config
+    from siamjax.data.batch_format import random_batch
     from siamjax.models import build_model, init_variables
     from siamjax.train.host_memory import release_after_compile, release_freed_memory
     from siamjax.train.optim import make_optimizer
@@ -85,14 +86,8 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
     state = fit_momentum_to_phase(state, config, phase, mesh)
     if policy.trim_host_memory:
         release_freed_memory()
-    rng = np.random.default_rng(0)
-    search_size = int(config.input.search_size)
-    batch_arrays = {
-        "template": rng.uniform(0, 255, (batch, 127, 127, 3)).astype(np.float32),
-        "search": rng.uniform(0, 255, (batch, search_size, search_size, 3)).astype(np.float32),
-        "search_box": np.tile(np.float32([[100, 90, 160, 170]]), (batch, 1)),
-        "negative": np.arange(batch) % 5 == 4,
-    }
+    batch_arrays = random_batch(batch, int(config.input.exemplar_size),
+                                int(config.input.search_size))  # fmt: skip
     batch_arrays = jax.device_put(batch_arrays, batch_sharding(mesh))
     state, metrics = step_fn(state, batch_arrays)  # first step
     jax.block_until_ready(metrics)

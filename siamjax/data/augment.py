@@ -1,6 +1,8 @@
-"""pysot's augmentation (docs/parity.md §6.4): crop geometry in numpy, pixel work in TensorFlow
-(``augment_image``, the ``tf`` loader) or in OpenCV (``augment_image_opencv``, the
-``workers`` loader: pysot's own calls, so its result is the reference's).
+"""pysot's augmentation (docs/parity.md §6.4): crop geometry in numpy, the 8-bit pixel work
+(gray, warp, flip) in TensorFlow (``warp_crop_tf``, the ``tf`` loader) or in OpenCV
+(``warp_crop_opencv``, the ``workers`` loader: pysot's own calls); the colour offset and
+blur are finished on the device (``siamjax/data/photometric.py``), with
+``finish_crop_opencv`` as their host-side reference.
 
 ``crop_geometry`` turns one crop's random draws into the crop box, the target box in the
 output crop and the source position of every output row and column of OpenCV's
@@ -8,10 +10,8 @@ output crop and the source position of every output row and column of OpenCV's
 samples uint8 images at float32 positions and rounds half to even (a few pixels in ten
 thousand differ by one grey level from this emulation, none by more, as
 ``tests/data/pipeline_test.py`` checks; OpenCV 4 quantised positions to 1/32 px, up to
-4 levels apart on hard edges). ``augment_image`` (TF ops,
-inside tf.data) applies gray (OpenCV's fixed-point BGR2GRAY), the warp (outside the 511
-image = 0), the colour offset (not clipped), the cross-shaped blur (reflect-101 border)
-and the flip.
+4 levels apart on hard edges). ``warp_crop_tf`` (TF ops, inside tf.data) applies gray
+(OpenCV's fixed-point BGR2GRAY), the warp (outside the 511 image = 0) and the flip.
 """
 
 from __future__ import annotations
@@ -77,8 +77,10 @@ def _gather_linear(tf, values, positions, axis, limit, convert=None):
     return result
 
 
-def augment_image(image, geometry, colour_offset_bgr, blur_size, blur_weight, flip, gray):
-    """(511, 511, 3) uint8 BGR tensor -> (out, out, 3) float32 BGR, unnormalised (TF ops)."""
+def warp_crop_tf(image, geometry, flip, gray):
+    """(511, 511, 3) uint8 BGR tensor -> (out, out, 3) uint8 BGR crop (TF ops): gray, the
+    warp of ``geometry`` (``crop_geometry``'s ``xs``/``ys``) and the flip; the colour
+    offset and blur are finished on the device (``siamjax/data/photometric.py``)."""
     import tensorflow as tf
 
     size = tf.shape(image)[0]
@@ -92,43 +94,23 @@ def augment_image(image, geometry, colour_offset_bgr, blur_size, blur_weight, fl
 
     def to_float(pixels):
         # Gray is per pixel, so it commutes with gathering the source rows. Converting
-        # only the gathered rows (not the 511² image) took the search warp from 4.0 to
-        # 2.5 ms.
+        # only the gathered rows (not the 511² image) is the cheaper order.
         pixels = tf.cond(gray, lambda: to_gray(pixels), lambda: tf.cast(pixels, tf.int32))
         return tf.cast(pixels, tf.float32)
 
     rows = _gather_linear(tf, image, geometry["ys"], 0, size, convert=to_float)
     crop = _gather_linear(tf, rows, geometry["xs"], 1, size)
-    crop = tf.round(crop)  # OpenCV's uint8 result: nearest, ties to even
-    crop = crop - tf.cast(colour_offset_bgr, tf.float32)
-
-    def blur(img):
-        half = blur_size // 2
-        padded = tf.pad(img, [[half, half], [half, half], [0, 0]], mode="REFLECT")
-        k = tf.cast(blur_size, tf.float32)
-        zeros_row = tf.zeros_like(padded[:1])
-        rows_sum = tf.cumsum(tf.concat([zeros_row, padded], 0), axis=0)
-        vertical = (rows_sum[blur_size:] - rows_sum[:-blur_size])[:, half:-half] / k
-        zeros_col = tf.zeros_like(padded[:, :1])
-        cols_sum = tf.cumsum(tf.concat([zeros_col, padded], 1), axis=1)
-        horizontal = (cols_sum[:, blur_size:] - cols_sum[:, :-blur_size])[half:-half] / k
-        return blur_weight * vertical + (1.0 - blur_weight) * horizontal
-
-    crop = tf.cond(blur_size > 0, lambda: blur(crop), lambda: crop)
-    crop = tf.cond(flip, lambda: crop[:, ::-1], lambda: crop)
-    return crop
+    # OpenCV's uint8 result: nearest, ties to even (interpolated 8-bit values stay in 0-255)
+    crop = tf.cast(tf.round(crop), tf.uint8)
+    return tf.cond(flip, lambda: crop[:, ::-1], lambda: crop)
 
 
-def augment_image_opencv(image, crop_box, out_size, colour_offset_bgr, blur_size, blur_weight,
-                         flip, gray):  # fmt: skip
-    """(511, 511, 3) uint8 BGR array -> (out_size, out_size, 3) float32 BGR, unnormalised.
-
-    pysot's ``Augmentation`` call for call: gray (BGR2GRAY and back) on the 511 image,
-    ``warpAffine`` of ``crop_box`` (x1, y1, x2, y2, from ``crop_geometry``) to the output
-    with a zero border, the colour offset subtracted (not clipped), the cross-shaped
-    ``filter2D`` blur (reflect-101 border; ``blur_weight`` on the vertical bar) and the
-    horizontal flip. The only difference: pysot's colour offset is float64, ours float32
-    (under 1e-5 grey levels)."""
+def warp_crop_opencv(image, crop_box, out_size, flip, gray):
+    """(511, 511, 3) uint8 BGR array -> (out_size, out_size, 3) uint8 BGR crop: pysot's
+    gray (BGR2GRAY and back) on the 511 image, ``warpAffine`` of ``crop_box`` (x1, y1,
+    x2, y2, from ``crop_geometry``) to the output with a zero border, and the horizontal
+    flip (pysot flips after the blur; the blur kernel is symmetric, so the order does
+    not matter)."""
     import cv2
 
     if gray:
@@ -138,6 +120,17 @@ def augment_image_opencv(image, crop_box, out_size, colour_offset_bgr, blur_size
     mapping = np.array([[a, 0, -a * x1], [0, b, -b * y1]], np.float64)
     crop = cv2.warpAffine(image, mapping, (out_size, out_size),
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))  # fmt: skip
+    return cv2.flip(crop, 1) if flip else crop
+
+
+def finish_crop_opencv(crop, colour_offset_bgr, blur_size, blur_weight):
+    """(S, S, 3) uint8 crop -> float32, as pysot's ``color_aug`` and ``blur_aug``: the
+    colour offset subtracted (not clipped), then the cross-shaped ``filter2D`` blur
+    (reflect-101 border; ``blur_weight`` on the vertical bar). The host-side reference of
+    ``photometric.finish_images``; pysot's offset is float64, ours float32 (under 1e-5
+    grey levels)."""
+    import cv2
+
     crop = crop.astype(np.float32) - np.asarray(colour_offset_bgr, np.float32)
     if blur_size > 0:
         kernel = np.zeros((blur_size, blur_size), np.float32)
@@ -145,6 +138,13 @@ def augment_image_opencv(image, crop_box, out_size, colour_offset_bgr, blur_size
         kernel[:, centre] += blur_weight / blur_size
         kernel[centre, :] += (1.0 - blur_weight) / blur_size
         crop = cv2.filter2D(crop, -1, kernel)
-    if flip:
-        crop = cv2.flip(crop, 1)
     return crop
+
+
+def augment_image_opencv(image, crop_box, out_size, colour_offset_bgr, blur_size, blur_weight,
+                         flip, gray):  # fmt: skip
+    """(511, 511, 3) uint8 BGR array -> (out_size, out_size, 3) float32 BGR, unnormalised:
+    pysot's whole ``Augmentation`` call on the host (``warp_crop_opencv`` then
+    ``finish_crop_opencv``); the reference the loaders' split is tested against."""
+    crop = warp_crop_opencv(image, crop_box, out_size, flip, gray)
+    return finish_crop_opencv(crop, colour_offset_bgr, blur_size, blur_weight)

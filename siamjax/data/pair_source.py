@@ -1,7 +1,8 @@
 """One host's training pairs, loader-neutral: sources + sampler + record reader.
 
-``PairSource.sample(position)`` gives sample ``position`` augmented with OpenCV (what the
-``workers`` loader's processes run); ``PairSource.load(position)`` gives the raw inputs the
+``PairSource.sample(position)`` gives sample ``position`` as 8-bit crops warped with OpenCV
+and their photometric numbers (what the ``workers`` loader's processes run;
+``siamjax/data/batch_format.py``); ``PairSource.load(position)`` gives the raw inputs the
 tf.data graph augments (``siamjax/data/pipeline.py``). Both check every record they read
 and, with ``input.skip_corrupt``, replace a corrupt sample by the next position's.
 """
@@ -12,7 +13,8 @@ import logging
 
 import numpy as np
 
-from siamjax.data.augment import augment_image_opencv, crop_geometry
+from siamjax.data.augment import crop_geometry, warp_crop_opencv
+from siamjax.data.batch_format import sample_photometrics
 from siamjax.data.sampling import PairSampler
 from siamjax.data.sources import DataError, RecordReader, load_sources
 
@@ -95,10 +97,11 @@ class PairSource:
         return image
 
     def sample(self, position) -> dict:
-        """Sample ``position`` augmented with OpenCV (the ``workers`` loader): template
-        (127, 127, 3) and search (255, 255, 3) float32 BGR, search_box (4,) float32 x1, y1,
-        x2, y2 in search-crop pixels, negative bool; ``skipped``: messages of corrupt
-        samples it replaced (see ``_substituted``)."""
+        """Sample ``position`` in the batch format (``siamjax/data/batch_format.py``):
+        template (127, 127, 3) and search (255, 255, 3) uint8 BGR crops warped with OpenCV,
+        each with its colour offset and blur, search_box (4,) float32 x1, y1, x2, y2 in
+        search-crop pixels, negative bool; ``skipped``: messages of corrupt samples it
+        replaced (see ``_substituted``)."""
         sample, skipped = self._substituted(self._sample, position)
         sample["skipped"] = skipped
         return sample
@@ -110,16 +113,14 @@ class PairSource:
             crop = spec[role]
             size = self.sizes[role]
             geometry = crop_geometry(crop, crop["box"], size)
-            sample[role] = augment_image_opencv(
+            sample[role] = warp_crop_opencv(
                 self.decode(crop["ref"]),
                 geometry["crop_box"],
                 size,
-                crop["colour_offset_bgr"],
-                int(crop["blur_size"]),
-                float(crop["blur_weight"]),
                 bool(crop["flip"]),
                 bool(spec["gray"]),
             )
+            sample.update(sample_photometrics(role, crop))
             if role == "search":
                 sample["search_box"] = geometry["box"]
         return sample

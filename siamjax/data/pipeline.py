@@ -1,9 +1,10 @@
 """The tf.data training pipeline: per-host pair batches with a checkpointable position.
 
     iterator = PairIterator(config.input, seed=config.seed, batch_size=per_host_batch)
-    batch = next(iterator)    # numpy: template (B,127,127,3), search (B,255,255,3) float32
-                              # BGR 0-255; search_box (B,4) x1,y1,x2,y2 in search-crop pixels;
-                              # negative (B,) bool
+    batch = next(iterator)    # numpy, siamjax/data/batch_format.py: template (B,127,127,3)
+                              # and search (B,255,255,3) uint8 BGR with their colour offsets
+                              # and blurs; search_box (B,4) x1,y1,x2,y2 in search-crop
+                              # pixels; negative (B,) bool
     state = iterator.state()  # {"position": n}; PairIterator(..., position=n) resumes exactly
 
 Sample ``i`` of a host is a pure function of (seed, host, i) (``PairSampler.spec``), read
@@ -13,7 +14,8 @@ order), so a run restored at a saved position sees exactly the stream it would h
 
 from __future__ import annotations
 
-from siamjax.data.augment import augment_image
+from siamjax.data.augment import warp_crop_tf
+from siamjax.data.batch_format import photometric_names
 from siamjax.data.pair_source import PairSource
 from siamjax.data.sources import DataError
 
@@ -48,10 +50,16 @@ def make_dataset(pair_source: PairSource, batch_size: int, start_position: int =
             image = image[..., ::-1]  # RGB -> BGR
             xs.set_shape([size])
             ys.set_shape([size])
-            crop = augment_image(image, {"xs": xs, "ys": ys}, colour, blur_size, blur_weight,
-                                 flip, gray)  # fmt: skip
+            crop = warp_crop_tf(image, {"xs": xs, "ys": ys}, flip, gray)
             crop.set_shape([size, size, 3])
             sample[role] = crop
+            names = photometric_names(role)
+            colour.set_shape([3])
+            blur_size.set_shape([])
+            blur_weight.set_shape([])
+            sample[names["colour_bgr"]] = colour
+            sample[names["blur_size"]] = blur_size
+            sample[names["blur_weight"]] = blur_weight
             if role == "search":
                 box.set_shape([4])
                 sample["search_box"] = box

@@ -8,7 +8,7 @@
 Why processes: a pair is milliseconds of JPEG decoding and warping. Inside ``tf.data``
 the Python part of a sample holds the GIL and TensorFlow's per-op overhead dominates
 (benchmarks/README.md, ``input_pipeline.py``); OpenCV in one process per core runs
-outside any shared lock and makes pysot's own calls (``warpAffine``, ``filter2D``), so
+outside any shared lock and makes pysot's own calls (``cvtColor``, ``warpAffine``), so
 it is also the reference's arithmetic.
 
 Sample ``i`` is ``PairSource.sample(i)``, a pure function of (seed, host, i): the stream
@@ -32,6 +32,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from siamjax.data.batch_format import batch_layout
 from siamjax.data.sources import DataError
 
 _POLL_SECONDS = 1.0
@@ -98,16 +99,6 @@ def check_shared_memory(size: int, directory: str = "/dev/shm") -> None:
         )
 
 
-def batch_layout(batch_size: int, exemplar_size: int, search_size: int) -> dict:
-    """name -> (shape, dtype) of one batch."""
-    return {
-        "template": ((batch_size, exemplar_size, exemplar_size, 3), np.float32),
-        "search": ((batch_size, search_size, search_size, 3), np.float32),
-        "search_box": ((batch_size, 4), np.float32),
-        "negative": ((batch_size,), np.bool_),
-    }
-
-
 def _slot_offsets(layout: dict, slots: int) -> tuple[dict, int]:
     """Byte offset of each array when ``slots`` batches are laid out one array after
     another (each cache-line aligned), and the total size."""
@@ -169,8 +160,8 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
             serial, slot, index, position = task
             try:
                 sample = source.sample(position)
-                for name in ("template", "search", "search_box", "negative"):
-                    arrays[name][slot, index] = sample[name]
+                for name, values in arrays.items():
+                    values[slot, index] = sample[name]
                 done.put((serial, index, None, sample["skipped"]))
             except Exception as error:  # noqa: BLE001 (reported to the main process)
                 kind = "data" if isinstance(error, DataError) else type(error).__name__

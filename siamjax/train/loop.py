@@ -28,13 +28,13 @@ import numpy as np
 
 from siamjax import fs
 from siamjax.backend import resolve_policy
+from siamjax.data.batch_format import batch_layout
 from siamjax.models import build_model, init_variables
 from siamjax.train import checkpointing
 from siamjax.train.host_memory import release_after_compile, release_freed_memory
 from siamjax.train.optim import iterations_per_epoch, make_optimizer
 from siamjax.train.runtime_tools import ProfileWindow, enable_compilation_cache
 from siamjax.train.step import (
-    BATCH_DTYPES,
     TrainState,
     batch_sharding,
     bn_groups_span_devices,
@@ -253,12 +253,14 @@ def _loss_entry(values: dict):
 
 
 def _global_batch(local_batch: dict, sharding) -> dict:
-    """Per-host numpy batch -> global arrays sharded over the mesh's 'data' axis."""
+    """Per-host numpy batch -> global arrays sharded over the mesh's 'data' axis (the
+    batch format's keys and dtypes, ``siamjax/data/batch_format.py``)."""
+    layout = batch_layout(0, 0, 0)
     return {
         key: jax.make_array_from_process_local_data(
             sharding, np.asarray(local_batch[key], dtype=dtype)
         )
-        for key, dtype in BATCH_DTYPES.items()
+        for key, (_, dtype) in layout.items()
     }
 
 

@@ -32,6 +32,8 @@ import optax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from siamjax.backend import BackendPolicy, resolve_policy
+from siamjax.data.batch_format import batch_layout
+from siamjax.data.photometric import model_images
 from siamjax.models import init_variables
 from siamjax.models.siamrpn import SiamRPN
 from siamjax.train.losses import total_loss
@@ -157,8 +159,9 @@ def make_loss_fn(model, config, phase: int, policy: BackendPolicy | None = None)
         # to float32). BatchNorm's running statistics stay float32: rounded to bfloat16
         # they would lose the frozen layers' values and every small momentum update.
         variables = {"params": _cast_floats(params, compute_dtype), "batch_stats": batch_stats}
-        template = batch["template"].astype(compute_dtype)
-        search = batch["search"].astype(compute_dtype)
+        # 8-bit crops are finished (colour offset, blur) here, in float32.
+        template = model_images(batch, "template").astype(compute_dtype)
+        search = model_images(batch, "search").astype(compute_dtype)
 
         def group_loss(template, search, group_targets):
             if separate_backbone:
@@ -256,28 +259,15 @@ def fit_momentum_to_phase(
     return state._replace(opt_state=type(state.opt_state)(*fields))
 
 
-BATCH_DTYPES = {
-    "template": np.float32,
-    "search": np.float32,
-    "search_box": np.float32,
-    "negative": np.bool_,
-}
-
-
 def abstract_batch(config, mesh: Mesh) -> dict:
-    """ShapeDtypeStructs of a global batch (``config.train.batch_size`` pairs, sharded)."""
-    size = int(config.train.batch_size)
-    exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
-    shapes = {
-        "template": (size, exemplar, exemplar, 3),
-        "search": (size, search, search, 3),
-        "search_box": (size, 4),
-        "negative": (size,),
-    }
+    """ShapeDtypeStructs of a global batch (``config.train.batch_size`` pairs, sharded) in
+    the loaders' format (``siamjax/data/batch_format.py``)."""
+    layout = batch_layout(int(config.train.batch_size), int(config.input.exemplar_size),
+                          int(config.input.search_size))  # fmt: skip
     sharding = batch_sharding(mesh)
     return {
-        key: jax.ShapeDtypeStruct(shape, BATCH_DTYPES[key], sharding=sharding)
-        for key, shape in shapes.items()
+        key: jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
+        for key, (shape, dtype) in layout.items()
     }
 
 

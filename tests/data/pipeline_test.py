@@ -10,7 +10,8 @@ import pytest
 
 from siamjax import cli
 from siamjax.config_defaults import input_config
-from siamjax.data.augment import augment_image, crop_geometry
+from siamjax.data.augment import crop_geometry, warp_crop_tf
+from siamjax.data.photometric import finish_images
 from siamjax.data.pipeline import PairIterator, PairSource
 from siamjax.data.sampling import PairSampler
 from siamjax.data.sources import DataError, host_shards, list_shards, load_source, load_sources
@@ -110,19 +111,25 @@ def test_iterator_resumes_exactly(prepared):
 
 
 def _augment(image, draws, box, out, gray=False):
+    """The ``tf`` loader's augmentation of one crop: the 8-bit warp in TF, then the
+    photometric finish the train step runs on the device."""
     import tensorflow as tf
 
     geometry = crop_geometry(draws, box, out)
-    crop = augment_image(
+    crop = warp_crop_tf(
         tf.constant(image),
         {"xs": tf.constant(geometry["xs"]), "ys": tf.constant(geometry["ys"])},
-        tf.constant(np.asarray(draws.get("colour_offset_bgr", np.zeros(3)), np.float32)),
-        tf.constant(draws.get("blur_size", 0)),
-        tf.constant(np.float32(draws.get("blur_weight", 0.0))),
         tf.constant(bool(draws.get("flip", False))),
         tf.constant(gray),
+    ).numpy()
+    assert crop.dtype == np.uint8
+    finished = finish_images(
+        crop[None],
+        np.asarray(draws.get("colour_offset_bgr", np.zeros(3)), np.float32)[None],
+        np.int32([draws.get("blur_size", 0)]),
+        np.float32([draws.get("blur_weight", 0.0)]),
     )
-    return crop.numpy(), geometry
+    return np.asarray(finished[0]), geometry
 
 
 def test_augmentation_matches_opencv_within_one_grey_level():

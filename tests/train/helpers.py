@@ -36,10 +36,11 @@ def tiny_config(batch_size=8, group_size=4, steps_per_epoch=4, epochs=3, train_e
 
 
 def random_batch(size, seed, negative_every=3):
-    """Template / search crops with a bright square target; boxes in search-crop pixels."""
+    """A batch in the loaders' format (uint8 crops with a bright square target, colour
+    offsets, every fourth search crop blurred); boxes in search-crop pixels."""
     rng = np.random.default_rng(seed)
-    template = rng.uniform(0, 60, (size, 127, 127, 3)).astype(np.float32)
-    search = rng.uniform(0, 60, (size, 255, 255, 3)).astype(np.float32)
+    template = rng.integers(0, 61, (size, 127, 127, 3), dtype=np.uint8)
+    search = rng.integers(0, 61, (size, 255, 255, 3), dtype=np.uint8)
     boxes = np.zeros((size, 4), np.float32)
     for i in range(size):
         template[i, 44:84, 44:84] = 220
@@ -49,7 +50,13 @@ def random_batch(size, seed, negative_every=3):
         search[i, int(y1) : int(y2), int(x1) : int(x2)] = 220
         boxes[i] = x1, y1, x2, y2
     negative = np.arange(size) % negative_every == negative_every - 1
-    return {"template": template, "search": search, "search_box": boxes, "negative": negative}
+    batch = {"template": template, "search": search, "search_box": boxes, "negative": negative}
+    for role in ("template", "search"):
+        batch[f"{role}_colour_bgr"] = rng.normal(0, 4, (size, 3)).astype(np.float32)
+        blurred = (np.arange(size) % 4 == 1) & (role == "search")
+        batch[f"{role}_blur_size"] = np.where(blurred, 9, 0).astype(np.int32)
+        batch[f"{role}_blur_weight"] = np.where(blurred, 0.3, 0).astype(np.float32)
+    return batch
 
 
 def batch_source(seed=0):

@@ -57,7 +57,7 @@ def test_a_non_finite_loss_skips_the_update_and_is_counted():
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     before = jax.device_get(state.params)
     batch = random_batch(8, 0)
-    batch["search"][3, 0, 0, 0] = np.nan
+    batch["search_colour_bgr"][3, 0] = np.nan  # a NaN search image after the finish
     state, metrics = make_train_step(model, config, optimizer, mesh, 0)(state, batch)
     assert not np.isfinite(float(metrics["loss"]))
     assert int(state.skipped) == 1 and int(state.step) == 1
@@ -220,6 +220,43 @@ def test_frozen_backbone_by_sample_equals_batched():
     config.backend.frozen_backbone = "sometimes"
     with pytest.raises(ValueError, match="config.backend.frozen_backbone is 'sometimes'"):
         make_loss_fn(model, config, phase=0)
+
+
+def test_uint8_batch_finished_on_device_gives_the_loss_of_host_finished_images():
+    """Images travel as uint8 with their colour offsets and blurs; the loss and gradients
+    equal those of the same pairs finished on the host with OpenCV (pysot's calls)."""
+    from siamjax.data.augment import finish_crop_opencv
+    from siamjax.train.step import make_loss_fn
+
+    config = tiny_config(batch_size=8, group_size=4)
+    model = build_model(config.model)
+    variables = init_variables(model, jax.random.key(0))
+    wire = random_batch(8, 7)
+    assert wire["search"].dtype == np.uint8 and wire["search_blur_size"].max() > 0
+    finished = {"search_box": wire["search_box"], "negative": wire["negative"]}
+    for role in ("template", "search"):
+        finished[role] = np.stack(
+            [
+                finish_crop_opencv(
+                    crop,
+                    wire[f"{role}_colour_bgr"][i],
+                    int(wire[f"{role}_blur_size"][i]),
+                    float(wire[f"{role}_blur_weight"][i]),
+                )  # fmt: skip
+                for i, crop in enumerate(wire[role])
+            ]
+        )
+    value_and_grad = jax.jit(jax.value_and_grad(make_loss_fn(model, config, 1), has_aux=True))
+    results = [
+        value_and_grad(variables["params"], variables["batch_stats"], batch, jax.random.key(1))
+        for batch in (wire, finished)
+    ]
+    (loss_a, (_, stats_a)), grads_a = results[0]
+    (loss_b, (_, stats_b)), grads_b = results[1]
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves((grads_a, stats_a)),
+                    jax.tree_util.tree_leaves((grads_b, stats_b))):  # fmt: skip
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_momentum_buffers_follow_the_phase_and_both_layouts_restore(tmp_path):
