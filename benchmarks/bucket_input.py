@@ -6,9 +6,10 @@
 Synthetic sequences are prepared into a local folder, then read as ``fakebucket://<ms>/``
 URLs (``siamjax/fake_bucket.py``: a fixed latency per request, as a bucket client pays):
 
-* **read stage alone**: the two records of each sample (template and search) read and
-  checked by ``RecordReader`` with 1 thread and with the loader's concurrency for URLs
-  (``URL_SAMPLES_IN_FLIGHT`` samples in flight), samples/s;
+* **read stage alone**: the two records of each sample (template and search) read (in
+  file order, as the loader does) and checked by ``RecordReader.images``: with 1 thread,
+  with ``URL_SAMPLES_IN_FLIGHT`` threads in one process, and with that many samples in
+  flight spread over the loader's worker processes, as the loader runs them; samples/s;
 * **whole default pipeline**: the ``workers`` loader (default workers, reader threads
   and batches ahead; batch 64) on the local folder and on the slow bucket, pairs/s, and
   the loss against local.
@@ -52,12 +53,13 @@ def input_config(path: str):
     return make([{"name": "synthetic", "path": path, "frame_range": 10, "num_use": -1}])
 
 
-def read_stage(path: str, threads: int, seconds: float) -> float:
-    """Samples/s of reading (and checking) both records of consecutive samples."""
+def read_stage(path: str, threads: int, seconds: float, first: int = 0) -> float:
+    """Samples/s of reading (and checking) both records of consecutive samples from
+    ``first`` on, with ``threads`` threads in this process."""
     from siamjax.data.pair_source import PairSource
 
     source = PairSource(input_config(path), 0, 0, 1)
-    next_position = [0]
+    next_position = [first]
     lock = threading.Lock()
     done = [0]
     deadline = time.perf_counter() + seconds
@@ -68,8 +70,7 @@ def read_stage(path: str, threads: int, seconds: float) -> float:
                 position = next_position[0]
                 next_position[0] += 1
             spec = source.sampler.spec(position)
-            for role in ("template", "search"):
-                source.reader.image_bytes(*spec[role]["ref"])
+            source.reader.images([spec[role]["ref"] for role in ("template", "search")])
             with lock:
                 done[0] += 1
 
@@ -80,6 +81,22 @@ def read_stage(path: str, threads: int, seconds: float) -> float:
     for worker in workers:
         worker.join()
     return done[0] / (time.perf_counter() - started)
+
+
+def _read_stage_in_worker(arguments) -> float:
+    return read_stage(*arguments)
+
+
+def loader_read_stage(path: str, in_flight: int, seconds: float, processes: int) -> float:
+    """Samples/s of the read stage spread as the ``workers`` loader spreads it:
+    ``processes`` processes, ``in_flight`` samples in flight in all (each process reads
+    its own samples)."""
+    import multiprocessing
+
+    threads = -(-in_flight // processes)
+    jobs = [(path, threads, seconds, index * 10**7) for index in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return sum(pool.map(_read_stage_in_worker, jobs))
 
 
 def pipeline(path: str, batch: int, seconds: float, threads: int = 0) -> tuple[float, str]:
@@ -120,11 +137,18 @@ def main() -> None:
         local = prepare_data(root, args.videos)
         paths = {"local": local}
         paths.update({f"{ms:g} ms": fake_bucket.url(local, ms) for ms in args.latency_ms})
+        workers = default_workers()
         for name, path in paths.items():
-            for threads in (1, URL_SAMPLES_IN_FLIGHT):
-                rate = read_stage(path, threads, min(5.0, args.seconds))
-                results["read_stage"][f"{name}, {threads} threads"] = rate
-                print(f"read stage, {name}, {threads} threads: {rate:,.0f} samples/s", flush=True)
+            cases = [("1 thread", lambda p: read_stage(p, 1, min(5.0, args.seconds))),
+                     (f"{URL_SAMPLES_IN_FLIGHT} threads, 1 process",
+                      lambda p: read_stage(p, URL_SAMPLES_IN_FLIGHT, min(5.0, args.seconds))),
+                     (f"{URL_SAMPLES_IN_FLIGHT} in flight over {workers} worker processes",
+                      lambda p: loader_read_stage(p, URL_SAMPLES_IN_FLIGHT,
+                                                  min(5.0, args.seconds), workers))]  # fmt: skip
+            for label, measure in cases:
+                rate = measure(path)
+                results["read_stage"][f"{name}, {label}"] = rate
+                print(f"read stage, {name}, {label}: {rate:,.0f} samples/s", flush=True)
         slow = f"{max(args.latency_ms):g} ms"
         cases = [("local", "local", 0)] + [
             (f"{slow}, read_threads {t or 'default'}", slow, t) for t in args.read_threads

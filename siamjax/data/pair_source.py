@@ -68,11 +68,13 @@ class PairSource:
     def _load(self, position):
         spec = self.sampler.spec(int(position))
         outputs = []
-        for role in ("template", "search"):
+        roles = ("template", "search")
+        jpegs = self.reader.images([spec[role]["ref"] for role in roles])
+        for role, jpeg in zip(roles, jpegs, strict=True):
             crop = spec[role]
             geometry = crop_geometry(crop, crop["box"], self.sizes[role])
             outputs += [
-                np.frombuffer(self.reader.image_bytes(*crop["ref"]), np.uint8).tobytes(),
+                jpeg,
                 geometry["box"],
                 geometry["xs"],
                 geometry["ys"],
@@ -83,12 +85,14 @@ class PairSource:
             ]
         return (*outputs, np.bool_(spec["gray"]), np.bool_(spec["negative"]))
 
-    def decode(self, ref) -> np.ndarray:
-        """The (511, 511, 3) uint8 BGR crop of record ``ref`` = (source, shard, offset, length)."""
+    def decode(self, ref, jpeg: bytes | None = None) -> np.ndarray:
+        """The (511, 511, 3) uint8 BGR crop of record ``ref`` = (source, shard, offset,
+        length), from its ``jpeg`` bytes when they were read already."""
         import cv2
 
-        image = cv2.imdecode(np.frombuffer(self.reader.image_bytes(*ref), np.uint8),
-                             cv2.IMREAD_COLOR)  # fmt: skip
+        if jpeg is None:
+            jpeg = self.reader.image_bytes(*ref)
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         if image is None or image.ndim != 3 or image.shape[0] != image.shape[1]:
             source_id, shard_id, offset, _ = ref
             shard = self.sources[source_id].shards[shard_id]
@@ -96,25 +100,37 @@ class PairSource:
             raise DataError(f"{shard}: record at byte {offset}: JPEG gives {found}")
         return image
 
-    def sample(self, position) -> dict:
+    def fetch(self, position) -> tuple:
+        """``(spec, [template JPEG, search JPEG])`` of sample ``position``: its draws and
+        its records' bytes, the part of a sample that waits on storage. Raises
+        ``DataError`` for a bad record."""
+        spec = self.sampler.spec(int(position))
+        return spec, self.reader.images([spec[role]["ref"] for role in ("template", "search")])
+
+    def sample(self, position, fetched: tuple | None = None) -> dict:
         """Sample ``position`` in the batch format (``siamjax/data/batch_format.py``):
         template (127, 127, 3) and search (255, 255, 3) uint8 BGR crops warped with OpenCV,
         each with its colour offset and blur, search_box (4,) float32 x1, y1, x2, y2 in
         search-crop pixels, negative bool; ``skipped``: messages of corrupt samples it
-        replaced (see ``_substituted``)."""
-        sample, skipped = self._substituted(self._sample, position)
+        replaced (see ``_substituted``). ``fetched``: ``fetch(position)``'s result when a
+        reader thread fetched it already."""
+
+        def build(at):
+            return self._sample(at, fetched if at == int(position) else None)
+
+        sample, skipped = self._substituted(build, position)
         sample["skipped"] = skipped
         return sample
 
-    def _sample(self, position) -> dict:
-        spec = self.sampler.spec(int(position))
+    def _sample(self, position, fetched=None) -> dict:
+        spec, jpegs = fetched if fetched is not None else self.fetch(position)
         sample = {"negative": np.bool_(spec["negative"])}
-        for role in ("template", "search"):
+        for role, jpeg in zip(("template", "search"), jpegs, strict=True):
             crop = spec[role]
             size = self.sizes[role]
             geometry = crop_geometry(crop, crop["box"], size)
             sample[role] = warp_crop_opencv(
-                self.decode(crop["ref"]),
+                self.decode(crop["ref"], jpeg),
                 geometry["crop_box"],
                 size,
                 bool(crop["flip"]),

@@ -145,7 +145,8 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
     parent = worker_args["parent_pid"]
     stopping = threading.Event()
 
-    def serve():
+    def next_task():
+        """The next (serial, slot, index, position), or None once stopping."""
         while not stopping.is_set():
             try:
                 task = tasks.get(timeout=_POLL_SECONDS)
@@ -156,22 +157,56 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
             if task is None:
                 stopping.set()
                 tasks.put(None)  # for this worker's other threads and the other workers
-                return
-            serial, slot, index, position = task
-            try:
-                sample = source.sample(position)
-                for name, values in arrays.items():
-                    values[slot, index] = sample[name]
-                done.put((serial, index, None, sample["skipped"]))
-            except Exception as error:  # noqa: BLE001 (reported to the main process)
-                kind = "data" if isinstance(error, DataError) else type(error).__name__
-                done.put((serial, index, (kind, f"sample {position}: {error}"), []))
+                return None
+            return task
+        return None
 
-    # Several threads per worker keep several samples' reads in flight: against a bucket
-    # a read waits tens of milliseconds, which threads overlap (the GIL is released while
-    # waiting, and in OpenCV's decoding and warping).
-    threads = [threading.Thread(target=serve, daemon=True)
-               for _ in range(int(worker_args.get("threads", 1)) - 1)]  # fmt: skip
+    def build(task, fetched=None):
+        serial, slot, index, position = task
+        try:
+            sample = source.sample(position, fetched)
+            for name, values in arrays.items():
+                values[slot, index] = sample[name]
+            done.put((serial, index, None, sample["skipped"]))
+        except Exception as error:  # noqa: BLE001 (reported to the main process)
+            kind = "data" if isinstance(error, DataError) else type(error).__name__
+            done.put((serial, index, (kind, f"sample {position}: {error}"), []))
+
+    reader_threads = int(worker_args.get("threads", 1))
+    if reader_threads <= 1:
+
+        def serve():
+            while (task := next_task()) is not None:
+                build(task)
+
+        threads = []
+    else:
+        # Against a bucket every read waits tens of milliseconds: reader threads keep
+        # many samples' reads in flight (the GIL is released while they wait) and hand
+        # the bytes to this worker's one builder thread, so decoding and warping run one
+        # at a time per process (one per core), not interleaved across cache-thrashing
+        # threads. A read that fails is redone by the builder, which reports it.
+        fetched = queue.Queue(maxsize=2 * reader_threads)
+
+        def read():
+            while (task := next_task()) is not None:
+                try:
+                    result = source.fetch(task[3])
+                except Exception:  # noqa: BLE001 (the builder reads again and reports it)
+                    result = None
+                fetched.put((task, result))
+            fetched.put(None)
+
+        def serve():
+            running = len(threads)
+            while running:
+                item = fetched.get()
+                if item is None:
+                    running -= 1
+                else:
+                    build(*item)
+
+        threads = [threading.Thread(target=read, daemon=True) for _ in range(reader_threads)]
     try:
         for thread in threads:
             thread.start()

@@ -1,12 +1,16 @@
 """Training input from a bucket: the latency-per-request fake bucket, and the workers
 loader reading through it with several reader threads per process."""
 
+import os
+import shutil
 import time
 
 import numpy as np
+import pytest
 
 from siamjax import fake_bucket, fs
 from siamjax.data.pipeline import PairSource
+from siamjax.data.sources import DataError
 from siamjax.data.workers import WorkerPairIterator, default_read_threads
 from tests.data.pipeline_test import _config, prepared  # noqa: F401 (fixture)
 from tests.data.workers_test import _busy_config
@@ -48,3 +52,22 @@ def test_pairs_from_a_slow_bucket_equal_local_ones(prepared):  # noqa: F811
     for want, have in zip(expected, got, strict=True):
         for name in want:
             np.testing.assert_array_equal(have[name], want[name], err_msg=name)
+
+
+def test_a_corrupt_record_read_by_a_reader_thread_is_reported_by_shard(prepared, tmp_path):  # noqa: F811
+    """Reader threads only fetch; a record that fails its checksum is read again by the
+    builder thread, which reports it naming the shard and byte offset."""
+    copy = tmp_path / "data"
+    shutil.copytree(prepared / "data", copy)
+    config = _busy_config(fake_bucket.url(copy, 1), workers=1)
+    config.read_threads = 4
+    sources = PairSource(config, 0, 0, 1).sources
+    shard = sources[0].shards[0]
+    local_shard = str(copy / os.path.basename(shard))
+    with open(local_shard, "r+b") as stream:  # same size: the index still accepts it
+        stream.write(bytes(os.path.getsize(local_shard)))
+    with WorkerPairIterator(config, 0, 4, 0, 0, 1, sources=sources) as iterator:
+        assert "4 reader threads each" in iterator.describe()
+        with pytest.raises(DataError, match=f"{os.path.basename(shard)}: record at byte"):
+            for _ in range(50):
+                next(iterator)
