@@ -26,6 +26,7 @@ def _params(workdir):
     return load_variables(os.path.join(workdir, "model"))
 
 
+@pytest.mark.slow  # device_count_test.py (also slow) runs 1, 2, 8 and 2x4 devices for 20 steps
 def test_one_device_and_eight_devices_give_the_same_parameters(tmp_path):
     config = tiny_config(batch_size=8, group_size=2, steps_per_epoch=2, epochs=3, train_epoch=1)
     one = train(config, str(tmp_path / "one"), max_steps=4, batch_source=batch_source(),
@@ -192,6 +193,7 @@ def test_bfloat16_compute_keeps_batchnorm_statistics_in_float32():
             np.testing.assert_allclose(b - a, BN_MOMENTUM**2 * delta, rtol=2e-2)
 
 
+@pytest.mark.slow
 def test_frozen_backbone_by_sample_equals_batched():
     """Phase 0 runs the frozen backbone sample by sample on CPU; same loss, gradients and
     statistics as one batched call."""
@@ -223,8 +225,9 @@ def test_frozen_backbone_by_sample_equals_batched():
 
 
 def test_uint8_batch_finished_on_device_gives_the_loss_of_host_finished_images():
-    """Images travel as uint8 with their colour offsets and blurs; the loss and gradients
-    equal those of the same pairs finished on the host with OpenCV (pysot's calls)."""
+    """Images travel as uint8 with their colour offsets and blurs; the loss and BatchNorm
+    statistics equal those of the same pairs finished on the host with OpenCV (pysot's
+    calls)."""
     from siamjax.data.augment import finish_crop_opencv
     from siamjax.train.step import make_loss_fn
 
@@ -246,17 +249,14 @@ def test_uint8_batch_finished_on_device_gives_the_loss_of_host_finished_images()
                 for i, crop in enumerate(wire[role])
             ]
         )
-    value_and_grad = jax.jit(jax.value_and_grad(make_loss_fn(model, config, 1), has_aux=True))
-    results = [
-        value_and_grad(variables["params"], variables["batch_stats"], batch, jax.random.key(1))
+    loss_fn = jax.jit(make_loss_fn(model, config, 1))
+    (loss_a, (_, stats_a)), (loss_b, (_, stats_b)) = [
+        loss_fn(variables["params"], variables["batch_stats"], batch, jax.random.key(1))
         for batch in (wire, finished)
     ]
-    (loss_a, (_, stats_a)), grads_a = results[0]
-    (loss_b, (_, stats_b)), grads_b = results[1]
     np.testing.assert_allclose(loss_a, loss_b, rtol=1e-6)
-    for a, b in zip(jax.tree_util.tree_leaves((grads_a, stats_a)),
-                    jax.tree_util.tree_leaves((grads_b, stats_b))):  # fmt: skip
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves(stats_a), jax.tree_util.tree_leaves(stats_b)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_momentum_buffers_follow_the_phase_and_both_layouts_restore(tmp_path):
