@@ -107,6 +107,7 @@ def test_unsupported_primitives_are_named():
         function_to_onnx(lambda x: jax.numpy.cumsum(x), {"x": np.ones(3, np.float32)}, ["y"], "g")
 
 
+@pytest.mark.slow
 def test_onnxruntime_tracker_follows_the_jax_tracker_over_a_long_term_sequence():
     record = _load("long_term_trace")
     track = json.loads(str(record["track"]))
@@ -239,7 +240,14 @@ def test_registered_correlations_are_all_covered():
     assert built_in == {*CORRELATION_KERNEL_CHANNELS, *MODULE_CORRELATIONS}
 
 
-@pytest.mark.parametrize("correlation", MODULE_CORRELATIONS)
+@pytest.mark.parametrize(
+    "correlation",
+    # cross_attention (14 s) joins the slow run; depthwise_se keeps the path in the default
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name == "cross_attention" else name
+        for name in MODULE_CORRELATIONS
+    ],  # fmt: skip
+)
 def test_correlation_modules_export_inside_a_model(correlation):
     from tests.train.helpers import tiny_config
 

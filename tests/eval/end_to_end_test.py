@@ -158,6 +158,7 @@ def test_vot_protocol_end_to_end_batched_equals_sequential(workspace, capsys):
     assert os.path.getsize(os.path.join(report, "eao.png")) > 0
 
 
+@pytest.mark.slow
 def test_hp_search_runs_settings_side_by_side_and_equals_separate_runs(workspace, capsys):
     out = str(workspace["root"] / "search")
     argv = ["hp-search", "--config", CONFIG, "--checkpoint", workspace["checkpoint"]]

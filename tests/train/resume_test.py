@@ -15,15 +15,11 @@ def _command(workdir, pause):
     return [sys.executable, "-m", "tests.train.resume_worker", str(workdir), str(pause)]
 
 
-def _env(cache):
+def _env():
     env = dict(os.environ)
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = REPO_ROOT
-    # One compilation cache for the three runs: the later two load the steps the first
-    # compiled (as a restarted job does), which also keeps the test short.
-    env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
-    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     return env
 
 
@@ -46,11 +42,10 @@ def test_sigkill_then_restart_is_bit_identical_to_an_uninterrupted_run(tmp_path)
     """... and its metrics.jsonl holds each step once: the steps logged after the last
     checkpoint by the killed run are dropped when the resumed run logs them again."""
     full = tmp_path / "full"
-    env = _env(tmp_path / "compilation_cache")
-    subprocess.run(_command(full, 0), cwd=REPO_ROOT, env=env, check=True,
+    subprocess.run(_command(full, 0), cwd=REPO_ROOT, env=_env(), check=True,
                    capture_output=True)  # fmt: skip
     killed = tmp_path / "killed"
-    process = subprocess.Popen(_command(killed, 0.5), cwd=REPO_ROOT, env=env,
+    process = subprocess.Popen(_command(killed, 0.5), cwd=REPO_ROOT, env=_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.time() + 300
 
@@ -65,7 +60,7 @@ def test_sigkill_then_restart_is_bit_identical_to_an_uninterrupted_run(tmp_path)
     process.wait()
     assert max(_steps(killed)) < 12, "the run finished before it was killed"
     assert not (killed / "model").exists()
-    result = subprocess.run(_command(killed, 0), cwd=REPO_ROOT, env=env, check=True,
+    result = subprocess.run(_command(killed, 0), cwd=REPO_ROOT, env=_env(), check=True,
                             capture_output=True, text=True)  # fmt: skip
     assert "resumed" in result.stdout and "done finished 12" in result.stdout
     assert tree_equal(load_variables(str(full / "model")), load_variables(str(killed / "model")))

@@ -59,11 +59,12 @@ def test_a_non_finite_loss_skips_the_update_and_is_counted():
     before = jax.device_get(state.params)
     batch = random_batch(8, 0)
     batch["search_colour_bgr"][3, 0] = np.nan  # a NaN search image after the finish
-    state, metrics = make_train_step(model, config, optimizer, mesh, 0)(state, batch)
+    step_fn = make_train_step(model, config, optimizer, mesh, 0)
+    state, metrics = step_fn(state, batch)
     assert not np.isfinite(float(metrics["loss"]))
     assert int(state.skipped) == 1 and int(state.step) == 1
     assert tree_equal(jax.device_get(state.params), before)
-    state, metrics = make_train_step(model, config, optimizer, mesh, 0)(state, random_batch(8, 1))
+    state, metrics = step_fn(state, random_batch(8, 1))
     assert int(state.skipped) == 1 and np.isfinite(float(metrics["loss"]))
     assert not tree_equal(jax.device_get(state.params), before)
 
