@@ -4,8 +4,9 @@
     write_results(workdir, config, splits)       # + results.json, results.md, plots/
 
 Per variant and split: success AUC, precision and normalised precision as mean ± standard
-deviation over seeds, and against the baseline a paired bootstrap interval of the AUC
-difference over sequences (``statistics.py``).
+deviation over seeds, and against the baseline an interval of the AUC difference from a
+two-level bootstrap over sequences (paired) and seeds, with verdicts at Holm-adjusted
+p-values over the variants compared (``statistics.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ SCORES = ("success_auc", "precision", "norm_precision")
 def _read(path: str):
     with open(path) as stream:
         return json.load(stream)
+
+
+def _per_seed_sequence_auc(runs: list[dict], split: str, names: list[str]) -> np.ndarray:
+    """(seeds, sequences) AUC, sequences in the order of ``names``."""
+    return np.array(
+        [[run["scores"][split]["videos"][name]["success_auc"] for name in names] for run in runs]
+    )
 
 
 def _per_sequence_auc(runs: list[dict], split: str) -> dict:
@@ -67,15 +75,14 @@ def collect(workdir: str, config, splits: list[str]) -> dict:
                 [run["scores"][split]["precision_curve"] for run in variant_runs], axis=0
             ).tolist()
             if variant != baseline:
-                ours, theirs = sequences[split][variant], sequences[split][baseline]
-                differences = [ours[name] - theirs[name] for name in theirs]
-                interval = statistics.paired_bootstrap(
-                    differences,
+                names = list(sequences[split][baseline])
+                interval = statistics.hierarchical_bootstrap(
+                    _per_seed_sequence_auc(variant_runs, split, names),
+                    _per_seed_sequence_auc(runs[baseline], split, names),
                     int(experiment.bootstrap_samples),
                     float(experiment.confidence),
                     seed=0,
                 )
-                interval["verdict"] = statistics.verdict(interval)
                 entry["vs_baseline"] = interval
             summary[split] = entry
         variants[variant] = {
@@ -89,6 +96,14 @@ def collect(workdir: str, config, splits: list[str]) -> dict:
             },  # fmt: skip
             "splits": summary,
         }
+    # Every variant against the baseline is one test of a family: Holm per split.
+    for split in splits:
+        compared = [v for v in variants if "vs_baseline" in variants[v]["splits"][split]]
+        intervals = [variants[v]["splits"][split]["vs_baseline"] for v in compared]
+        adjusted = statistics.holm([interval["p_value"] for interval in intervals])
+        for interval, p_holm in zip(intervals, adjusted, strict=True):
+            interval["p_holm"] = p_holm
+            interval["verdict"] = statistics.corrected_verdict(interval, p_holm)
     return {
         "experiment": config.name,
         "baseline": baseline,
@@ -118,7 +133,8 @@ def markdown(results: dict) -> str:
         "",
         f"{len(results['seeds'])} seeds ({', '.join(map(str, results['seeds']))}), "
         f"{results['train_steps']} train steps each, same data and schedule; mean ± std over "
-        f"seeds; Δ AUC: paired bootstrap over sequences against `{results['baseline']}`. "
+        f"seeds; Δ AUC against `{results['baseline']}`: two-level bootstrap over sequences "
+        "(paired) and seeds, verdicts at Holm-adjusted p over the variants compared. "
         f"Search ms: one batch-1 search call on {results['machine']}.",
     ]
     for split in results["splits"]:
@@ -147,7 +163,7 @@ def split_table(results: dict, split: str) -> str:
             percent = round(interval["confidence"] * 100)
             delta = (
                 f"{interval['mean']:+.3f} [{interval['low']:+.3f}, {interval['high']:+.3f}] "
-                f"{interval['verdict']}"
+                f"{interval['verdict']} (p {interval['p_holm']:.3f} Holm)"
             )
             if percent != 95:
                 delta += f" ({percent}% CI)"
