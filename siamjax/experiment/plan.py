@@ -24,7 +24,10 @@ from siamjax import registry
 # from, and what changes how runs are scheduled or reported but not their results (an
 # ensemble member equals a separate run; lockstep tracking equals sequential tracking).
 OPEN_FIELDS = ("variants", "seeds", "imports", "ensemble", "devices", "eval_batch",
-               "timing_calls", "wait_minutes", "bootstrap_samples", "confidence")  # fmt: skip
+               "timing_calls", "wait_minutes", "bootstrap_samples", "confidence",
+               "overrides")  # fmt: skip
+# (``overrides`` is checked variant by variant instead: a variant's own overrides may not
+# change once recorded, a new variant may bring its own; ``check_workdir_config``.)
 
 
 class ExperimentError(ValueError):
@@ -73,16 +76,42 @@ def import_variant_module(spec: str) -> list[str]:
     return sorted(set(registry.names("correlation")) - before)
 
 
-def check_variants(experiment) -> None:
-    """Every listed variant is a registered correlation and the baseline is listed."""
+def variant_overrides(experiment, variant: str) -> tuple[str, ...]:
+    """The ``key=value`` overrides that make ``variant``: its entry in
+    ``config.experiment.overrides``, else (a bare name) ``model.rpn.correlation=<name>``."""
+    overrides = experiment.get("overrides") or {}
+    if variant in overrides:
+        return tuple(str(item) for item in overrides[variant])
+    return (f"model.rpn.correlation={variant}",)
+
+
+def check_variants(experiment, config=None) -> None:
+    """Every listed variant is a registered correlation or has overrides that apply to
+    ``config``, and the baseline is listed."""
     import siamjax.models  # noqa: F401  (registers the built-in variants)
 
     known = registry.names("correlation")
-    for variant in experiment.variants:
-        if variant not in known:
+    overrides = experiment.get("overrides") or {}
+    for name in overrides:
+        if name not in experiment.variants:
             raise ExperimentError(
-                f"config.experiment.variants: {variant!r} is not a registered correlation; "
-                f"known: {', '.join(known)}"
+                f"config.experiment.overrides.{name}: {name!r} is not in "
+                f"config.experiment.variants {tuple(experiment.variants)}"
+            )
+    for variant in experiment.variants:
+        if variant in overrides:
+            if config is not None:
+                try:
+                    variant_config(config, variant)
+                except (ValueError, KeyError, AttributeError) as error:
+                    raise ExperimentError(
+                        f"config.experiment.overrides.{variant}: {error}"
+                    ) from None
+        elif variant not in known:
+            raise ExperimentError(
+                f"config.experiment.variants: {variant!r} is not a registered correlation "
+                f"and has no config.experiment.overrides entry; known correlations: "
+                f"{', '.join(known)}"
             )
     if experiment.baseline not in experiment.variants:
         raise ExperimentError(
@@ -99,10 +128,14 @@ def check_variants(experiment) -> None:
 
 
 def variant_config(config, variant: str):
-    """The training config of ``variant``: the shared recipe with its correlation."""
+    """The training config of ``variant``: the shared recipe with the variant's overrides
+    (any config field: correlation, ``used_layers``, shift range, backbone, loss
+    weights, ...; ``variant_overrides``)."""
+    from siamjax.config_loader import apply_overrides
+
     run = copy.deepcopy(config)
     with run.unlocked():
-        run.model.rpn.correlation = variant
+        apply_overrides(run, variant_overrides(config.experiment, variant))
         run.name = f"{config.name}_{variant}"
     return run
 
@@ -154,16 +187,29 @@ def check_workdir_config(workdir: str, config) -> None:
     refuses a config whose shared part differs (its finished runs would not compare)."""
     path = os.path.join(workdir, "experiment.json")
     current = fingerprint(config)
+    overrides = {name: list(variant_overrides(config.experiment, name))
+                 for name in config.experiment.variants}  # fmt: skip
     if os.path.exists(path):
         with open(path) as stream:
             saved = json.load(stream)
+        recorded = saved.pop("variant_overrides", {})
         field = first_difference(saved, current)
         if field is not None:
             raise ExperimentError(
                 f"{workdir} holds runs of a different config ({field} differs); use a new "
                 "--workdir, or the original config (variants and seeds may change)"
             )
-        return
+        for name, items in overrides.items():
+            if name in recorded and recorded[name] != items:
+                raise ExperimentError(
+                    f"{workdir} holds runs of variant {name!r} made with overrides "
+                    f"{recorded[name]}, not {items}; give the changed variant a new name"
+                )
+        if not set(overrides) - set(recorded):
+            return
+        current = saved
+        overrides = {**recorded, **overrides}
+    current["variant_overrides"] = overrides
     os.makedirs(workdir, exist_ok=True)
     temporary = path + ".tmp"
     with open(temporary, "w") as stream:

@@ -256,7 +256,7 @@ def run_experiment(config, workdir: str, benchmarks=(), process_index: int = 0,
 
     started = time.time()
     experiment = config.experiment
-    plan.check_variants(experiment)
+    plan.check_variants(experiment, config)
     if process_index == 0:
         plan.check_workdir_config(workdir, config)
     prepared, held_out = prepare_data(workdir, config, process_index)

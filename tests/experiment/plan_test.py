@@ -80,3 +80,47 @@ def test_a_variant_file_registers_its_variants(tmp_path):
     broken.write_text("raise RuntimeError('typo')\n")
     with pytest.raises(ExperimentError, match="plan_test_broken.py: RuntimeError"):
         plan.import_variant_module(str(broken))
+
+
+def _override_config(overrides):
+    from siamjax.config_loader import load_config
+    from tests.conftest import config_path
+
+    config = load_config(config_path("quickstart"))
+    config.experiment = _experiment(variants=("depthwise", "no_shift", "loc_heavy"))
+    config.experiment.overrides = ml_collections.ConfigDict(overrides)
+    return config
+
+
+def test_a_variant_is_any_set_of_config_overrides(tmp_path):
+    config = _override_config({
+        "no_shift": ("input.search.shift=0.0",),
+        "loc_heavy": ("train.loc_weight=2.4", "model.rpn.correlation=pixelwise"),
+    })  # fmt: skip
+    plan.check_variants(config.experiment, config)
+    shifted = plan.variant_config(config, "no_shift")
+    assert shifted.input.search.shift == 0.0 and config.input.search.shift != 0.0
+    heavy = plan.variant_config(config, "loc_heavy")
+    assert heavy.train.loc_weight == 2.4 and heavy.model.rpn.correlation == "pixelwise"
+    # a bare name is a correlation, as before
+    assert plan.variant_config(config, "depthwise").model.rpn.correlation == "depthwise"
+    # the workdir records each variant's overrides: they may not change, new ones may come
+    plan.check_workdir_config(str(tmp_path), config)
+    config.experiment.overrides.no_shift = ("input.search.shift=8.0",)
+    with pytest.raises(ExperimentError, match="variant 'no_shift' made with overrides"):
+        plan.check_workdir_config(str(tmp_path), config)
+    config.experiment.overrides.no_shift = ("input.search.shift=0.0",)
+    config.experiment.variants = ("depthwise", "no_shift", "loc_heavy", "small_shift")
+    config.experiment.overrides.small_shift = ("input.search.shift=16.0",)
+    plan.check_workdir_config(str(tmp_path), config)
+    saved = json.loads((tmp_path / "experiment.json").read_text())
+    assert saved["variant_overrides"]["small_shift"] == ["input.search.shift=16.0"]
+
+
+def test_an_override_that_does_not_apply_is_one_line_naming_the_variant():
+    config = _override_config({"no_shift": ("input.search.shfit=0.0",), "loc_heavy": ()})
+    with pytest.raises(ExperimentError, match="config.experiment.overrides.no_shift: .*shfit"):
+        plan.check_variants(config.experiment, config)
+    config = _override_config({"unlisted": ("train.loc_weight=1.0",)})
+    with pytest.raises(ExperimentError, match="'unlisted' is not in config.experiment.variants"):
+        plan.check_variants(config.experiment, config)
