@@ -18,6 +18,7 @@ import os
 import sys
 
 from siamjax import registry
+from siamjax.config_loader import apply_overrides
 
 # config.experiment fields that may change between invocations on one workdir without
 # invalidating its finished runs: which variants and seeds to run, where variants come
@@ -131,8 +132,6 @@ def variant_config(config, variant: str):
     """The training config of ``variant``: the shared recipe with the variant's overrides
     (any config field: correlation, ``used_layers``, shift range, backbone, loss
     weights, ...; ``variant_overrides``)."""
-    from siamjax.config_loader import apply_overrides
-
     run = copy.deepcopy(config)
     with run.unlocked():
         apply_overrides(run, variant_overrides(config.experiment, variant))
