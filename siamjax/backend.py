@@ -216,9 +216,16 @@ class BackendPolicy:
             return model
         return model.clone(**{part: getattr(model, part).clone(remat=self.remat) for part in parts})
 
-    def train_compiler_options(self, model, phase: int) -> dict | None:
-        """``jax.jit(compiler_options=)`` of the train step of ``phase`` (None: defaults)."""
-        if not self.on_cpu:
+    def train_compiler_options(
+        self, model, phase: int, compute_dtype: str = "float32"
+    ) -> dict | None:
+        """``jax.jit(compiler_options=)`` of the train step of ``phase`` (None: defaults).
+
+        The YNNPACK choices are float32 (and bfloat16) measurements; a float64 step (the
+        parity checks) keeps XLA's defaults, without which XLA:CPU's float64 convolutions
+        run 5x slower (docs/parity.md, training trajectory).
+        """
+        if not self.on_cpu or str(compute_dtype) == "float64":
             return None
         if self.ynn_fusions is None:
             keep = phase in traits_of(model.backbone).ynn_fusion_phases

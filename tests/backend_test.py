@@ -66,6 +66,8 @@ def test_parts_declare_what_recomputes_and_where_ynn_fusions_stay_on():
     # A frozen ResNet and AlexNet train faster without YNN fusions; other phases keep them.
     assert cpu.train_compiler_options(r50, 0) == {"xla_cpu_experimental_ynn_fusion_type": ""}
     assert cpu.train_compiler_options(r50, 1) is None
+    # float64 (parity checks) keeps XLA's defaults: its float64 convolutions need them.
+    assert cpu.train_compiler_options(r50, 0, "float64") is None
     alex = load_config("configs/siamrpn_alex_dwxcorr.py")
     alex_model = build_model(alex.model)
     assert cpu.train_compiler_options(alex_model, 1) is not None

@@ -20,6 +20,10 @@ calibrated on real crops. What is recorded (docs/parity.md §13 lists the tolera
 * ``training.npz``: pysot's ``AnchorTarget`` for fixed boxes with injected draws; and for
   one AlexNet batch, pysot's loss terms, gradients (per-parameter norm and a sample) and
   BatchNorm running statistics after the forward, in float64, in both freezing phases.
+* ``trajectory_<arch>.npz`` (alex, r50): pysot's own training loop over a whole recipe
+  shrunk to 1-2 steps per epoch (``trajectory.py``) in float64: the batches' inputs, its
+  labels, every step's losses and learning rates, and fingerprints (a sample of values,
+  the scale and the norm of every tensor) of the state after 12 steps and at the end.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ LOSS_BOXES = np.array(
 )
 LOSS_NEGATIVE = np.array([False, False, False, True])
 GRADIENT_SAMPLE = 64
+TRAJECTORY_ARCHITECTURES = ("alex", "r50")  # trajectory.RECIPES (imported lazily: jax)
 
 
 def target_keys(name: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +100,7 @@ def _entries(torch_model) -> list[tuple[str, tuple[int, ...]]]:
     return [(name, tuple(value.shape)) for name, value in torch_model.state_dict().items()]
 
 
-def _synthetic_model(experiment: str, loc_head_scale: float = 1.0):
+def synthetic_model(experiment: str, loc_head_scale: float = 1.0):
     """pysot model of ``experiment`` with synthetic weights and calibrated BatchNorm.
 
     Returns (model, cfg, entries, running statistics) where the statistics are what the
@@ -140,7 +145,7 @@ def record_network(architecture: str) -> dict[str, np.ndarray]:
     """Stages, neck levels and head outputs of one architecture (see the module doc)."""
     torch = runner.require_pysot()
     experiment, backbone_hooks = NETWORKS[architecture]
-    torch_model, cfg, entries, statistics = _synthetic_model(experiment)
+    torch_model, cfg, entries, statistics = synthetic_model(experiment)
     template = runner.real_crops(1, cfg.TRACK.EXEMPLAR_SIZE, seed=101)
     search = runner.real_crops(1, cfg.TRACK.INSTANCE_SIZE, seed=202)
     record = _weight_record(entries, statistics)
@@ -181,7 +186,7 @@ def record_network(architecture: str) -> dict[str, np.ndarray]:
 def record_long_term_trace() -> dict[str, np.ndarray]:
     """pysot's long-term tracker over the demo video's first frames (see the module doc)."""
     torch = runner.require_pysot()
-    torch_model, cfg, entries, statistics = _synthetic_model(TRACE_EXPERIMENT, LOC_HEAD_SCALE)
+    torch_model, cfg, entries, statistics = synthetic_model(TRACE_EXPERIMENT, LOC_HEAD_SCALE)
     cfg.TRACK.TYPE = "SiamRPNLTTracker"
     for key, value in TRACE_TRACK.items():
         setattr(cfg.TRACK, key, value)
@@ -222,7 +227,7 @@ def record_long_term_trace() -> dict[str, np.ndarray]:
 def record_training() -> dict[str, np.ndarray]:
     """Anchor targets, loss terms, gradients and running statistics (see the module doc)."""
     torch = runner.require_pysot()
-    torch_model, cfg, entries, statistics = _synthetic_model(TRAINING_EXPERIMENT)
+    torch_model, cfg, entries, statistics = synthetic_model(TRAINING_EXPERIMENT)
     record = _weight_record(entries, statistics)
     record["experiment"] = np.asarray(TRAINING_EXPERIMENT)
     anchors = len(cfg.ANCHOR.RATIOS) * len(cfg.ANCHOR.SCALES)
@@ -293,6 +298,39 @@ def record_training() -> dict[str, np.ndarray]:
     return record
 
 
+def record_trajectory(architecture: str) -> dict[str, np.ndarray]:
+    """pysot's training loop over a shrunk recipe (``trajectory.py``), in float64: the
+    inputs, pysot's labels, per-step losses and rates, and fingerprints of the whole
+    state after ``PREFIX_STEPS`` steps and after the last."""
+    from siamjax.pysot_reference import trajectory
+
+    setup = trajectory.reference_setup(architecture)
+    losses, rates, final = trajectory.run_pysot(setup)
+    _, _, prefix = trajectory.run_pysot(setup, steps=trajectory.PREFIX_STEPS)
+    record = _weight_record(setup.entries, setup.statistics)
+    template_index, search_index, boxes, negative = setup.inputs
+    record.update(
+        {
+            "experiment": np.asarray(setup.recipe.experiment),
+            "recipe": np.asarray(json.dumps(setup.recipe._asdict())),
+            "seed": np.int64(trajectory.SEED),
+            "templates": setup.templates.astype(np.uint8),
+            "searches": setup.searches.astype(np.uint8),
+            "template_index": template_index.astype(np.int8),
+            "search_index": search_index.astype(np.int8),
+            "boxes_xyxy": boxes,
+            "negative": negative,
+            "label": setup.labels[0].astype(np.int8),
+            "losses": losses,
+            "rates": rates,
+            "prefix_steps": np.int64(trajectory.PREFIX_STEPS),
+        }
+    )
+    record.update({f"prefix/{k}": v for k, v in trajectory.fingerprint(prefix).items()})
+    record.update({f"final/{k}": v for k, v in trajectory.fingerprint(final).items()})
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Record pysot's golden outputs for the default parity tests.",
@@ -301,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="tests/golden", help="folder for the .npz files")
     parser.add_argument(
         "--only",
-        choices=[*(f"network_{a}" for a in NETWORKS), "long_term_trace", "training"],
+        choices=[
+            *(f"network_{a}" for a in NETWORKS),
+            "long_term_trace",
+            "training",
+            *(f"trajectory_{a}" for a in TRAJECTORY_ARCHITECTURES),
+        ],  # fmt: skip
         action="append",
         help="record only these files (repeatable); default: all",
     )
@@ -313,22 +356,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     recorders = {f"network_{a}": (lambda a=a: record_network(a)) for a in NETWORKS}
     recorders.update(long_term_trace=record_long_term_trace, training=record_training)
+    recorders.update(
+        {f"trajectory_{a}": (lambda a=a: record_trajectory(a)) for a in TRAJECTORY_ARCHITECTURES}
+    )
     os.makedirs(args.out, exist_ok=True)
+    # Which versions wrote each file: files recorded at another time keep their entry.
+    manifest_path = os.path.join(args.out, "manifest.json")
+    manifest = {}
+    if os.path.isfile(manifest_path):
+        with open(manifest_path) as stream:
+            manifest = json.load(stream)
+        if "files" not in manifest:  # the older one-entry form described every file
+            manifest = {"files": {f"{name}.npz": manifest for name in recorders}}
+    manifest.setdefault("files", {})
     for name in args.only or list(recorders):
         record = recorders[name]()
         path = os.path.join(args.out, f"{name}.npz")
         np.savez_compressed(path, **record)
         print(f"{path}: {len(record)} arrays, {os.path.getsize(path) / 1e6:.2f} MB")
-    manifest = {
-        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m siamjax.pysot_reference.golden " + " ".join(argv or sys.argv[1:]),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-    }
-    with open(os.path.join(args.out, "manifest.json"), "w") as stream:
-        json.dump(manifest, stream, indent=2)
+        manifest["files"][f"{name}.npz"] = {
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": "python -m siamjax.pysot_reference.golden " + " ".join(argv or sys.argv[1:]),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        }
+    with open(manifest_path, "w") as stream:
+        json.dump(manifest, stream, indent=2, sort_keys=True)
         stream.write("\n")
     return 0
 

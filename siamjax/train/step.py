@@ -52,6 +52,11 @@ class TrainState(NamedTuple):
     skipped: jax.Array  # () int32, updates skipped for a non-finite or huge loss
 
 
+def step_key(rng_data: jax.Array, step) -> jax.Array:
+    """The PRNG key of iteration ``step`` (the targets' draws) from ``TrainState.rng``."""
+    return jax.random.fold_in(jax.random.wrap_key_data(rng_data), step)
+
+
 def state_step(state: TrainState) -> int:
     """Iterations done (a seed ensemble's members step together: member 0's count)."""
     return int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
@@ -200,7 +205,10 @@ def make_loss_fn(model, config, phase: int, policy: BackendPolicy | None = None)
             *jax.tree_util.tree_map(grouped, (template, search, targets))
         )
         new_stats = jax.tree_util.tree_map(
-            lambda new, old: new.astype(jnp.float32).mean(axis=0).astype(old.dtype),
+            # Averaged in float32 at least (bfloat16 statistics), float64 in float64 checks.
+            lambda new, old: (
+                new.astype(jnp.promote_types(new.dtype, jnp.float32)).mean(axis=0).astype(old.dtype)
+            ),
             new_stats,
             batch_stats,
         )
@@ -326,7 +334,7 @@ def train_step_function(model, config, optimizer, phase: int, policy=None):
     max_loss = float(config.train.max_loss)
 
     def train_step(state: TrainState, batch):
-        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+        rng = step_key(state.rng, state.step)
         # Only the parameters trained in this phase are differentiated and updated: the
         # others (and their momentum buffers) pass through untouched, so no gradient,
         # update or buffer copy is ever materialised for them.
@@ -415,7 +423,9 @@ def make_train_step(
         in_shardings=(state_sharding, batch_sharding(mesh)),
         out_shardings=(state_sharding, state_sharding),
         donate_argnums=0,
-        compiler_options=policy.train_compiler_options(model, phase),
+        compiler_options=policy.train_compiler_options(
+            model, phase, str(config.train.compute_dtype)
+        ),
     )
 
 

@@ -161,15 +161,24 @@ def sample_targets(
     )
 
 
+def target_draws(
+    target_config: TargetConfig, count: int, rng: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """The uniform draws (positive, negative), each (count, S, S, A) float32, that
+    ``batch_targets`` ranks candidates by for the PRNG key ``rng`` (parity tools hand the
+    same draws to pysot's target builder)."""
+    shape = (count, target_config.score_size, target_config.score_size,
+             len(target_config.ratios) * len(target_config.scales))  # fmt: skip
+    pos_rng, neg_rng = jax.random.split(rng)
+    return (jax.random.uniform(pos_rng, shape, jnp.float32),
+            jax.random.uniform(neg_rng, shape, jnp.float32))  # fmt: skip
+
+
 def batch_targets(
     target_config: TargetConfig, boxes_xyxy: jax.Array, negative: jax.Array, rng: jax.Array
 ) -> Targets:
     """Targets of a batch: boxes (N, 4) corner form, negative (N,) bool, one PRNG key."""
-    shape = (boxes_xyxy.shape[0], target_config.score_size, target_config.score_size,
-             len(target_config.ratios) * len(target_config.scales))  # fmt: skip
-    pos_rng, neg_rng = jax.random.split(rng)
-    pos_keys = jax.random.uniform(pos_rng, shape, jnp.float32)
-    neg_keys = jax.random.uniform(neg_rng, shape, jnp.float32)
+    pos_keys, neg_keys = target_draws(target_config, boxes_xyxy.shape[0], rng)
     return jax.vmap(lambda *a: sample_targets(target_config, *a))(
         boxes_xyxy, negative, pos_keys, neg_keys
     )

@@ -7,6 +7,8 @@ Runs only when SIAMJAX_PYSOT_DIR points at a pysot checkout and torch is importa
   positive and negative pairs including edge and empty cases: labels, deltas and weights.
 - Row 13: loss terms, gradients and BatchNorm running statistics of one batch through
   pysot's ``ModelBuilder.forward`` and siamjax's loss function, in both freezing phases.
+- Training trajectory: pysot's own ``tools/train.py`` loop against siamjax's train step
+  over whole recipes shrunk to 1-2 steps per epoch, in float64 (``trajectory.py``).
 - Row 14: two SGD steps either side of the unfreeze epoch with pysot's optimiser set-up
   (its parameter groups, ``clip_grad_norm_``, the optimiser rebuilt at TRAIN_EPOCH) against
   ``make_optimizer``; and the per-epoch learning-rate table and group rates against
@@ -23,7 +25,8 @@ import pytest
 
 from siamjax.config_loader import load_config
 from siamjax.models import build_model
-from siamjax.models.convert import pysot_to_flax
+from siamjax.models.convert import flax_to_pysot, pysot_to_flax
+from siamjax.pysot_reference import trajectory
 from siamjax.train.optim import iterations_per_epoch, learning_rate_table, make_optimizer
 from siamjax.train.step import make_loss_fn
 from siamjax.train.targets import TargetConfig, batch_targets, sample_targets
@@ -404,6 +407,57 @@ def test_learning_rate_table_and_group_rates_equal_pysot(experiment):
             np.testing.assert_allclose(float(rates["head"](step)), head_rate, rtol=1e-6)
             expected = backbone_rate if epoch >= cfg.BACKBONE.TRAIN_EPOCH else 0.0
             np.testing.assert_allclose(float(rates["backbone"](step)), expected, rtol=1e-6)
+
+
+# ------------------------------------------ training trajectory: pysot's own loop
+
+
+def _tensor_differences(ours: dict, reference: dict) -> dict[str, float]:
+    """Per tensor, the largest difference relative to the reference's largest magnitude."""
+    return {
+        name: float(np.abs(np.asarray(ours[name], np.float64) - value).max())
+        / max(float(np.abs(value).max()), 1e-12)
+        for name, value in reference.items()
+        if not name.endswith("num_batches_tracked")
+    }
+
+
+@pytest.mark.parametrize("architecture", trajectory.RECIPES)
+def test_training_trajectory_equals_pysot(architecture):
+    """pysot's ``tools/train.py`` loop and siamjax's train step over a whole recipe shrunk
+    to 1-2 steps per epoch (warm-up, decay, unfreeze), float64 on both sides; every step's
+    losses and rates, then every tensor of the final state. pysot's own float32 run is
+    measured against its float64 one to show why float64 is needed (docs/parity.md)."""
+    require_pysot()
+    setup = trajectory.reference_setup(architecture)
+    losses, rates, final = trajectory.run_pysot(setup)
+    losses32, _, final32 = trajectory.run_pysot(setup, "float32")
+    model = build_model(setup.config.model)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), setup.templates[:1],
+                            setup.searches[:1])  # fmt: skip
+    variables = pysot_to_flax(setup.state_dict, shapes)
+    batches = trajectory.siamjax_batches(setup.templates, setup.searches, setup.inputs)
+    ours = trajectory.siamjax_trajectory(setup.config, variables, batches)
+
+    def loss_error(values):
+        error = np.abs(values - losses) / np.where(losses == 0, 1.0, np.abs(losses))
+        return float(error.max())
+
+    np.testing.assert_allclose(ours.rates, rates, rtol=1e-6)
+    ours_state = flax_to_pysot({"params": ours.params, "batch_stats": ours.batch_stats})
+    tensors = _tensor_differences(ours_state, final)
+    worst = max(tensors, key=tensors.get)
+    tensors32 = _tensor_differences(final32, final)
+    MEASURED[f"{architecture} trajectory ({len(losses)} steps) worst loss, worst tensor"] = (
+        loss_error(ours.losses),
+        tensors[worst],
+    )
+    MEASURED[f"{architecture} pysot float32 vs float64: worst loss, worst tensor"] = (
+        loss_error(losses32),
+        max(tensors32.values()),
+    )
+    assert loss_error(ours.losses) <= 1e-5, loss_error(ours.losses)
+    assert tensors[worst] <= 1e-5, (worst, tensors[worst])
 
 
 def test_report_measured_differences():
