@@ -39,14 +39,14 @@ import numpy as np
 
 from siamjax.pysot_reference import runner
 from siamjax.pysot_reference.synthetic_weights import (
+    SYNTHETIC_SEED,
     flat_sample_indices,
     is_running_statistic,
     summarize,
-    synthetic_state_dict,
     uniform,
 )
 
-WEIGHT_SEED = 2019
+WEIGHT_SEED = SYNTHETIC_SEED
 # architecture -> (pysot experiment, hooked backbone modules -> siamjax stage names)
 NETWORKS = {
     "r50": ("siamrpn_r50_l234_dwxcorr",
@@ -96,40 +96,6 @@ def target_keys(name: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarr
     )
 
 
-def _entries(torch_model) -> list[tuple[str, tuple[int, ...]]]:
-    return [(name, tuple(value.shape)) for name, value in torch_model.state_dict().items()]
-
-
-def synthetic_model(experiment: str, loc_head_scale: float = 1.0):
-    """pysot model of ``experiment`` with synthetic weights and calibrated BatchNorm.
-
-    Returns (model, cfg, entries, running statistics) where the statistics are what the
-    golden file stores to rebuild the same weights.
-    """
-    torch = runner.require_pysot()
-    torch_model, cfg = runner.build_pysot_model(experiment)
-    entries = _entries(torch_model)
-    weights = synthetic_state_dict(entries, WEIGHT_SEED)
-    scale_loc_head(weights, loc_head_scale)
-    missing, _ = torch_model.load_state_dict(
-        {k: torch.from_numpy(v) for k, v in weights.items()}, strict=False
-    )
-    assert all(is_running_statistic(name) for name in missing), missing
-    runner.calibrate_batch_norm(torch_model, cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE)
-    statistics = {
-        name: value.numpy().copy()
-        for name, value in torch_model.state_dict().items()
-        if is_running_statistic(name)
-    }
-    return torch_model, cfg, entries, statistics
-
-
-def scale_loc_head(weights: dict[str, np.ndarray], factor: float) -> None:
-    for name in list(weights):
-        if ".loc.head.3." in f".{name}":
-            weights[name] = (weights[name] * np.float32(factor)).astype(np.float32)
-
-
 def _weight_record(entries, statistics, loc_head_scale=1.0) -> dict[str, np.ndarray]:
     record = {
         "weights/names": np.asarray([name for name, _ in entries]),
@@ -145,7 +111,7 @@ def record_network(architecture: str) -> dict[str, np.ndarray]:
     """Stages, neck levels and head outputs of one architecture (see the module doc)."""
     torch = runner.require_pysot()
     experiment, backbone_hooks = NETWORKS[architecture]
-    torch_model, cfg, entries, statistics = synthetic_model(experiment)
+    torch_model, cfg, entries, statistics = runner.synthetic_model(experiment, WEIGHT_SEED)
     template = runner.real_crops(1, cfg.TRACK.EXEMPLAR_SIZE, seed=101)
     search = runner.real_crops(1, cfg.TRACK.INSTANCE_SIZE, seed=202)
     record = _weight_record(entries, statistics)
@@ -186,7 +152,9 @@ def record_network(architecture: str) -> dict[str, np.ndarray]:
 def record_long_term_trace() -> dict[str, np.ndarray]:
     """pysot's long-term tracker over the demo video's first frames (see the module doc)."""
     torch = runner.require_pysot()
-    torch_model, cfg, entries, statistics = synthetic_model(TRACE_EXPERIMENT, LOC_HEAD_SCALE)
+    torch_model, cfg, entries, statistics = runner.synthetic_model(
+        TRACE_EXPERIMENT, WEIGHT_SEED, LOC_HEAD_SCALE
+    )
     cfg.TRACK.TYPE = "SiamRPNLTTracker"
     for key, value in TRACE_TRACK.items():
         setattr(cfg.TRACK, key, value)
@@ -227,7 +195,7 @@ def record_long_term_trace() -> dict[str, np.ndarray]:
 def record_training() -> dict[str, np.ndarray]:
     """Anchor targets, loss terms, gradients and running statistics (see the module doc)."""
     torch = runner.require_pysot()
-    torch_model, cfg, entries, statistics = synthetic_model(TRAINING_EXPERIMENT)
+    torch_model, cfg, entries, statistics = runner.synthetic_model(TRAINING_EXPERIMENT, WEIGHT_SEED)
     record = _weight_record(entries, statistics)
     record["experiment"] = np.asarray(TRAINING_EXPERIMENT)
     anchors = len(cfg.ANCHOR.RATIOS) * len(cfg.ANCHOR.SCALES)

@@ -19,6 +19,12 @@ import types
 
 import numpy as np
 
+from siamjax.pysot_reference.synthetic_weights import (
+    is_running_statistic,
+    scale_loc_head,
+    synthetic_state_dict,
+)
+
 # yaml keys of the LT config that pysot's default config does not define (docs/parity.md §8.4).
 _UNKNOWN_YAML_KEYS = {
     "BACKBONE": ("CHANNELS",),
@@ -247,3 +253,32 @@ def pysot_anchor_targets(box_xyxy, negative, pos_keys, neg_keys, score_size=25):
     finally:
         module.np = original
     return label, delta, weight
+
+
+def _entries(torch_model) -> list[tuple[str, tuple[int, ...]]]:
+    return [(name, tuple(value.shape)) for name, value in torch_model.state_dict().items()]
+
+
+def synthetic_model(experiment: str, seed: int, loc_head_scale: float = 1.0):
+    """pysot model of ``experiment`` with the synthetic weights of ``seed``
+    (``synthetic_weights.py``) and BatchNorm calibrated on real crops.
+
+    Returns (model, cfg, entries, running statistics) where the statistics are what a
+    golden file stores to rebuild the same weights.
+    """
+    torch = require_pysot()
+    torch_model, cfg = build_pysot_model(experiment)
+    entries = _entries(torch_model)
+    weights = synthetic_state_dict(entries, seed)
+    scale_loc_head(weights, loc_head_scale)
+    missing, _ = torch_model.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in weights.items()}, strict=False
+    )
+    assert all(is_running_statistic(name) for name in missing), missing
+    calibrate_batch_norm(torch_model, cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE)
+    statistics = {
+        name: value.numpy().copy()
+        for name, value in torch_model.state_dict().items()
+        if is_running_statistic(name)
+    }
+    return torch_model, cfg, entries, statistics

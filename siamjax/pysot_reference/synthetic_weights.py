@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 RUNNING_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+SYNTHETIC_SEED = 2019  # the seed of the golden files' weights
 
 
 def uniform(name: str, seed: int, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
@@ -86,3 +87,10 @@ def summarize(array_nchw: np.ndarray) -> dict[str, np.ndarray]:
         "scale": np.float32(np.abs(array_nchw).max()),
         "shape": np.asarray(array_nchw.shape, np.int64),
     }
+
+
+def scale_loc_head(weights: dict[str, np.ndarray], factor: float) -> None:
+    """Scales the localisation head's last layer in place (trained-model delta sizes)."""
+    for name in list(weights):
+        if ".loc.head.3." in f".{name}":
+            weights[name] = (weights[name] * np.float32(factor)).astype(np.float32)

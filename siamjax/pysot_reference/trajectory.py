@@ -34,7 +34,11 @@ from typing import NamedTuple
 import numpy as np
 
 from siamjax.pysot_reference import runner
-from siamjax.pysot_reference.synthetic_weights import uniform
+from siamjax.pysot_reference.synthetic_weights import (
+    SYNTHETIC_SEED,
+    synthetic_state_dict,
+    uniform,
+)
 
 
 class Recipe(NamedTuple):
@@ -57,6 +61,7 @@ RECIPES = {
 # first decay epochs, up to its unfreeze at step 10 (the slow test runs the rest).
 PREFIX_STEPS = 10
 SEED = 2019  # boxes, negatives and the train state's PRNG key (the targets' draws)
+# The weights are the golden files' synthetic ones (seed SYNTHETIC_SEED).
 POOL = 4  # template and search crops the batches are drawn from
 NEGATIVE_FRACTION = 0.2
 FINGERPRINT_SAMPLE = 64  # values kept per tensor in a golden file
@@ -409,12 +414,10 @@ class ReferenceSetup(NamedTuple):
 def reference_setup(architecture: str) -> ReferenceSetup:
     """The synthetic model, crops, batches and pysot's labels of ``RECIPES[architecture]``."""
     from siamjax.config_loader import load_config
-    from siamjax.pysot_reference import golden
-    from siamjax.pysot_reference.synthetic_weights import synthetic_state_dict
 
     recipe = RECIPES[architecture]
-    _, cfg, entries, statistics = golden.synthetic_model(recipe.experiment)
-    state_dict = synthetic_state_dict(entries, golden.WEIGHT_SEED, statistics)
+    _, cfg, entries, statistics = runner.synthetic_model(recipe.experiment, SYNTHETIC_SEED)
+    state_dict = synthetic_state_dict(entries, SYNTHETIC_SEED, statistics)
     templates = runner.real_crops(POOL, cfg.TRAIN.EXEMPLAR_SIZE, seed=501)
     searches = runner.real_crops(POOL, cfg.TRAIN.SEARCH_SIZE, seed=502)
     config = trajectory_config(load_config(config_file(recipe.experiment)), recipe)

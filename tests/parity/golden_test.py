@@ -23,6 +23,7 @@ from siamjax.models.siamrpn import SiamRPN
 from siamjax.pysot_reference import golden, trajectory
 from siamjax.pysot_reference.synthetic_weights import (
     flat_sample_indices,
+    scale_loc_head,
     summarize,
     synthetic_state_dict,
 )
@@ -49,7 +50,7 @@ def _variables(record, model, exemplar: int, instance: int):
         if key.startswith("statistics/")
     }
     state_dict = synthetic_state_dict(zip(names, shapes), int(record["weights/seed"]), statistics)
-    golden.scale_loc_head(state_dict, float(record["weights/loc_head_scale"]))
+    scale_loc_head(state_dict, float(record["weights/loc_head_scale"]))
     reference_shapes = jax.eval_shape(
         model.init,
         jax.random.key(0),
