@@ -14,9 +14,10 @@ and the backbone unfreeze:
   momentum fitted to the phase at the unfreeze as ``siamjax.train.loop`` does; the step
   draws its own targets (``batch_targets``) from the same key.
 
-Both run in float64 by default: with random weights the gradients are ill-conditioned
-enough that float32 rounding, not the algorithm, would dominate a 40-step comparison
-(docs/parity.md, training trajectory). ``golden.py`` records pysot's side; the tests
+Both run in float64 by default: pysot's L1 localisation loss, ReLU and max-pool have
+kinks, and float32 rounding flips the gradient of elements sitting on one, so float32
+noise, not the algorithm, would dominate a 40-step comparison (docs/parity.md,
+training trajectory, has the measurements). ``golden.py`` records pysot's side; the tests
 compare siamjax's against it (``tests/parity/golden_test.py``) or against pysot live
 (``tests/parity/train_parity_test.py``, ``-m parity``).
 """
@@ -54,7 +55,7 @@ RECIPES = {
     # 50 epochs x 1 step: warm-up epochs 0-4, decay 5-49, layer4/5 unfrozen at epoch 10.
     "alex": Recipe("siamrpn_alex_dwxcorr_16gpu", batch=4, steps_per_epoch=1, epochs=50),
     # 20 epochs x 2 steps: warm-up 0-4, decay 5-19, layer2-4 unfrozen at epoch 10 (step 20).
-    # Batches of 2: a float64 ResNet-50 step takes ~30 s per pair on a 2-core XLA:CPU.
+    # Batches of 2: float64 ResNet-50 steps are slow on XLA:CPU (docs/parity.md, cost).
     "r50": Recipe("siamrpn_r50_l234_dwxcorr_8gpu", batch=2, steps_per_epoch=2, epochs=20),
 }
 # Steps the default test runs (float64, against the golden): AlexNet's warm-up and the
