@@ -223,7 +223,7 @@ class BackendPolicy:
 
         The YNNPACK choices are float32 (and bfloat16) measurements; a float64 step (the
         parity checks) keeps XLA's defaults, without which XLA:CPU's float64 convolutions
-        run 5x slower (docs/parity.md, training trajectory).
+        run several times slower (measured in docs/parity.md, training trajectory).
         """
         if not self.on_cpu or str(compute_dtype) == "float64":
             return None
