@@ -426,7 +426,7 @@ def _tensor_differences(ours: dict, reference: dict) -> dict[str, float]:
     "architecture",
     [
         a if a != "r50" else pytest.param(a, marks=pytest.mark.xfail(
-            strict=True, reason="r50 departs from pysot's loop after step 22 (docs/parity.md)"))
+            strict=True, reason="r50 departs from pysot's loop from step 27 on (docs/parity.md)"))
         for a in trajectory.RECIPES
     ],
 )  # fmt: skip
