@@ -23,7 +23,8 @@ calibrated on real crops. What is recorded (docs/parity.md §13 lists the tolera
 * ``trajectory_<arch>.npz`` (alex, r50): pysot's own training loop over a whole recipe
   shrunk to 1-2 steps per epoch (``trajectory.py``) in float64: the batches' inputs, its
   labels, every step's losses and learning rates, and fingerprints (a sample of values,
-  the scale and the norm of every tensor) of the state after 12 steps and at the end.
+  the scale and the norm of every tensor) of the state after ``trajectory.PREFIX_STEPS``
+  steps (the file's ``prefix_steps``) and at the end.
 """
 
 from __future__ import annotations
