@@ -228,9 +228,19 @@ def read_got10k(data_dir: str) -> list[Video]:
     """GOT-10k ``val`` or ``test`` folder: ``<seq>/NNNNNNNN.jpg`` + ``groundtruth.txt``.
 
     Test sequences have one labelled frame (``labelled=False``); val is fully labelled.
-    Pass the split folder itself (e.g. ``GOT-10k/val``).
+    Pass the split folder itself (e.g. ``GOT-10k/val``). A sequence's ``cover.label``
+    (visible fraction 0-8 per frame; GOT-10k's AO drops the 0 frames) goes to
+    ``attributes["cover"]`` as an (N,) int array.
     """
-    return _first_frame_or_full(data_dir, "GOT-10k", frame_dir=lambda root: root)
+    videos = _first_frame_or_full(data_dir, "GOT-10k", frame_dir=lambda root: root)
+    for video in videos:
+        path = os.path.join(data_dir, video.name, "cover.label")
+        if os.path.isfile(path):
+            cover = read_numbers(path, columns=(1,))[:, 0]
+            if len(cover) != len(video):
+                raise BenchmarkError(f"{path}: {len(cover)} labels for {len(video)} frames")
+            video.attributes["cover"] = cover.astype(np.int64)
+    return videos
 
 
 def read_trackingnet(data_dir: str) -> list[Video]:

@@ -32,7 +32,7 @@ def frame_size(video) -> tuple[int, int]:
     return frame.shape[1], frame.shape[0]
 
 
-def _gt_regions(video) -> list:
+def gt_regions(video) -> list:
     """Ground truth as pysot's VOT datasets hold it: NaN rows (absent) become ``[0]``."""
     return [[0] if np.isnan(row[0]) else row.tolist() for row in video.gt]
 
@@ -45,7 +45,7 @@ def score_vot(videos, dataset: str, result_dirs: dict) -> dict:
         per_video = {}
         for video in videos:
             trajectory = results.read_trajectory(root, dataset, video.name, len(video))
-            per_video[video.name] = ([trajectory], _gt_regions(video), sizes[video.name])
+            per_video[video.name] = ([trajectory], gt_regions(video), sizes[video.name])
         scores = vot_metrics.accuracy_robustness(per_video)
         expected = vot_metrics.eao(per_video, dataset)
         scores["eao"] = expected["eao"]
@@ -63,7 +63,7 @@ def score_longterm(videos, dataset: str, result_dirs: dict) -> dict:
         for video in videos:
             trajectory = results.read_trajectory(root, dataset, video.name, len(video))
             confidences = results.read_confidences(root, dataset, video.name, len(video))
-            per_video[video.name] = (trajectory, confidences, _gt_regions(video), sizes[video.name])
+            per_video[video.name] = (trajectory, confidences, gt_regions(video), sizes[video.name])
         summary[tracker] = vot_metrics.longterm_f_score(per_video)
     return summary
 

@@ -206,3 +206,70 @@ def test_got10k_test_split_writes_a_submission_archive(workspace, capsys):
     score = ["score", "--dataset", "GOT-10k", "--data-dir", str(data_dir), "--results", out]
     assert cli.main(score) == 2
     assert "no public labels" in capsys.readouterr().err
+
+
+def test_score_protocol_got10k_on_a_one_pass_benchmark(workspace, capsys):
+    perfect = str(workspace["root"] / "results" / "perfect_got10k")
+    for name, gt in workspace["truth"].items():
+        results.write_results(perfect, "OTB100", name, gt)
+    report = str(workspace["root"] / "report_got10k")
+    argv = ["score", "--dataset", "OTB100", "--data-dir", workspace["data"], "--results", perfect]
+    assert cli.main(argv + ["--protocol", "got10k", "--report", report]) == 0
+    table = capsys.readouterr().out
+    assert "success rate (0.5)" in table
+    assert f"| perfect_got10k | {20 / 21:.3f} | 1.000 | 1.000 |" in table
+    with open(os.path.join(report, "scores.json")) as stream:
+        written = json.load(stream)
+    assert written["protocol"] == "got10k"
+    assert written["scores"]["perfect_got10k"]["success_auc"] == pytest.approx(20 / 21)
+
+
+def test_score_protocol_vot_toolkit_and_got10k_on_vot(workspace, capsys):
+    data_dir = str(workspace["root"] / "VOT2018_conventions")
+    truth = write_vot_benchmark(data_dir, videos=2, frames=12)
+    perfect = str(workspace["root"] / "results_vot_conventions" / "perfect")
+    for name, boxes in truth.items():
+        polygons = [[x, y, x + w, y, x + w, y + h, x, y + h] for x, y, w, h in boxes[1:]]
+        results.write_trajectory(perfect, "VOT2018", name, [[1]] + polygons)
+    argv = ["score", "--dataset", "VOT2018", "--data-dir", data_dir, "--results", perfect]
+    assert cli.main(argv + ["--protocol", "vot-toolkit"]) == 0
+    # The ground truth's own polygons: every overlap 1, no failure; EAO over a
+    # 12-frame video is undefined in the 100-356 window (NaN).
+    assert "| perfect | 1.000 | 0.000 | nan |" in capsys.readouterr().out
+    assert cli.main(argv + ["--protocol", "got10k"]) == 0
+    assert "| perfect | 1.000 | 0.000 |" in capsys.readouterr().out
+
+
+def test_score_protocol_vot_toolkit_refuses_a_one_pass_benchmark(workspace, capsys):
+    argv = ["score", "--dataset", "OTB100", "--data-dir", workspace["data"]]
+    argv += ["--results", str(workspace["root"]), "--protocol", "vot-toolkit"]
+    assert cli.main(argv) == 2
+    assert (
+        "--protocol vot-toolkit scores the VOT reset benchmarks, not OTB100"
+        in capsys.readouterr().err
+    )
+
+
+def test_score_protocol_got10k_on_got10k_val_drops_covered_frames(workspace, capsys):
+    import shutil
+
+    data_dir = workspace["root"] / "GOT-10k" / "val"
+    perfect = str(workspace["root"] / "results_got_val" / "perfect")
+    for name, gt in workspace["truth"].items():
+        target = data_dir / f"GOT-10k_Val_{name}"
+        shutil.copytree(os.path.join(workspace["data"], name, "img"), target)
+        (target / "groundtruth.txt").write_text(
+            "".join(",".join(map(str, box)) + "\n" for box in gt)
+        )
+        (target / "cover.label").write_text(
+            "".join("0\n" if i == 1 else "8\n" for i in range(len(gt)))
+        )
+        boxes = gt.copy()
+        boxes[1] += [100, 100, 0, 0]  # a miss, but on the fully covered frame
+        results.write_results(perfect, "GOT-10k", target.name, boxes)
+    argv = ["score", "--dataset", "GOT-10k", "--data-dir", str(data_dir), "--results", perfect]
+    assert cli.main(argv + ["--protocol", "got10k"]) == 0
+    assert "| perfect | 1.000 | 1.000 | 1.000 |" in capsys.readouterr().out
+    (data_dir / "GOT-10k_Val_Seq0" / "cover.label").write_text("8\n")
+    assert cli.main(argv + ["--protocol", "got10k"]) == 2
+    assert "cover.label: 1 labels for 7 frames" in capsys.readouterr().err
