@@ -8,16 +8,27 @@ import jax
 import numpy as np
 
 
+# The head's convolutions on each side of the correlation: depthwise heads
+# (``DepthwiseXCorr``) and the up-channel head (``UPChannelRPN``).
+TEMPLATE_BRANCH = frozenset({"conv_kernel", "template_cls_conv", "template_loc_conv"})
+SEARCH_BRANCH = frozenset({"conv_search", "search_cls_conv", "search_loc_conv"})
+
+
 def parameter_counts(variables) -> dict:
-    """``{'params': all, 'fusion_params': those of the correlation modules}`` (a variant
-    without weights has 0 fusion parameters)."""
-    total, fusion = 0, 0
+    """``{'params': all, 'fusion_params': those of the correlation modules,
+    'template_branch_params' / 'search_branch_params': the head's convolutions before the
+    correlation on the template / search side}`` (the SiamRPN++ paper's imbalance
+    argument: the up-channel head puts most of its weights on the template side)."""
+    counts = dict.fromkeys(("params", "fusion_params", "template_branch_params",
+                            "search_branch_params"), 0)  # fmt: skip
     for path, leaf in jax.tree_util.tree_leaves_with_path(variables["params"]):
         size = int(np.size(leaf))
-        total += size
-        if any(getattr(key, "key", None) == "fusion" for key in path):
-            fusion += size
-    return {"params": total, "fusion_params": fusion}
+        names = {getattr(key, "key", None) for key in path}
+        counts["params"] += size
+        counts["fusion_params"] += size if "fusion" in names else 0
+        counts["template_branch_params"] += size if names & TEMPLATE_BRANCH else 0
+        counts["search_branch_params"] += size if names & SEARCH_BRANCH else 0
+    return counts
 
 
 def search_milliseconds(config, variables, calls: int = 20) -> float:

@@ -147,8 +147,8 @@ def split_table(results: dict, split: str) -> str:
     """The markdown table of one split: a row per variant, best mean AUC first."""
     lines = [
         "| variant | AUC | precision | norm. precision | Δ AUC vs baseline [95% CI] | "
-        "search ms | params |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "search ms | params | template / search branch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     ranked = sorted(
         results["variants"].items(),
@@ -170,7 +170,8 @@ def split_table(results: dict, split: str) -> str:
         lines.append(
             f"| {variant} | {_plus_minus(scores['success_auc'])} | "
             f"{_plus_minus(scores['precision'])} | {_plus_minus(scores['norm_precision'])} | "
-            f"{delta} | {entry['search_ms']:.1f} | {entry['params']:,} |"
+            f"{delta} | {entry['search_ms']:.1f} | {entry['params']:,} | "
+            f"{entry.get('template_branch_params', 0):,} / {entry.get('search_branch_params', 0):,} |"
         )
     return "\n".join(lines)
 

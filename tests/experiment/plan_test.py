@@ -124,3 +124,32 @@ def test_an_override_that_does_not_apply_is_one_line_naming_the_variant():
     config = _override_config({"unlisted": ("train.loc_weight=1.0",)})
     with pytest.raises(ExperimentError, match="'unlisted' is not in config.experiment.variants"):
         plan.check_variants(config.experiment, config)
+
+
+@pytest.mark.parametrize("budget", ["small", "pod"])
+def test_dw_vs_up_counts_each_heads_weights_on_either_side_of_the_correlation(budget):
+    import jax
+
+    from siamjax.config_loader import load_config
+    from siamjax.experiment.costs import parameter_counts
+    from siamjax.models import build_model
+    from tests.conftest import config_path
+
+    config = load_config(f"{config_path('experiments/dw_vs_up')}:{budget}")
+    plan.check_variants(config.experiment, config)
+    width = {"small": 64, "pod": 256}[budget]
+    channels = 64 if budget == "small" else 256  # TinyNet's / AlexNet's last features
+    counts = {}
+    for variant in config.experiment.variants:
+        run = plan.variant_config(config, variant)
+        model = build_model(run.model)
+        variables = jax.eval_shape(model.init, jax.random.key(0), jax.numpy.zeros((1, 127, 127, 3)),
+                                   jax.numpy.zeros((1, 255, 255, 3)))  # fmt: skip
+        counts[variant] = parameter_counts(variables)
+    # dw: a 3x3 conv + BatchNorm per side, for cls and for loc
+    assert counts["dw"]["template_branch_params"] == 2 * (channels * width * 9 + 2 * width)
+    assert counts["dw"]["search_branch_params"] == counts["dw"]["template_branch_params"]
+    # up: the template side lifts to 2k x C (cls) and 4k x C (loc) channels, k = 5 anchors
+    template = sum(channels * width * out * 9 + width * out for out in (10, 20))
+    assert counts["up"]["template_branch_params"] == template
+    assert counts["up"]["search_branch_params"] == 2 * (channels * width * 9 + width)
