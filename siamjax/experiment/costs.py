@@ -7,7 +7,6 @@ import time
 import jax
 import numpy as np
 
-
 # The head's convolutions on each side of the correlation: depthwise heads
 # (``DepthwiseXCorr``) and the up-channel head (``UPChannelRPN``).
 TEMPLATE_BRANCH = frozenset({"conv_kernel", "template_cls_conv", "template_loc_conv"})

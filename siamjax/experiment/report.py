@@ -171,7 +171,8 @@ def split_table(results: dict, split: str) -> str:
             f"| {variant} | {_plus_minus(scores['success_auc'])} | "
             f"{_plus_minus(scores['precision'])} | {_plus_minus(scores['norm_precision'])} | "
             f"{delta} | {entry['search_ms']:.1f} | {entry['params']:,} | "
-            f"{entry.get('template_branch_params', 0):,} / {entry.get('search_branch_params', 0):,} |"
+            f"{entry.get('template_branch_params', 0):,} / "
+            f"{entry.get('search_branch_params', 0):,} |"
         )
     return "\n".join(lines)
 
