@@ -355,13 +355,18 @@ def alexnetlegacy(width_mult: float = 1.0, **unused) -> AlexNet:
 class TinyNet(nn.Module):
     """A small stride-8 conv stack for CPU training (the quickstart and tests); not in pysot.
 
-    Five 3×3 valid conv+BN layers (strides 2, 2, 2, 1, 1; ReLU after all but the last,
-    like AlexNet): 127 -> 11×11 and 255 -> 27×27 features, so with a DepthwiseRPN and
-    ``base_size`` 0 the score map is 17×17. About 1/40 of AlexNet's multiply-adds.
-    Returns ``{'stage5': (N, h, w, channels[-1])}``.
+    Five 3×3 conv+BN layers (strides 2, 2, 2, 1, 1; ReLU after all but the last, like
+    AlexNet), valid by default: 127 -> 11×11 and 255 -> 27×27 features, so with a
+    DepthwiseRPN and ``base_size`` 0 the score map is 17×17. About 1/40 of AlexNet's
+    multiply-adds. ``padded``: layers 4 and 5 pad by 1, so stages 3-5 share one size
+    (127 -> 15×15, 255 -> 31×31) as pysot's dilated ResNet's layers 2-4 do, padding
+    included (the SiamRPN++ paper's centre-bias argument), and can be aggregated.
+    Returns ``{'stage<i>': (N, h, w, channels[i - 1])}`` for ``used_layers``.
     """
 
     channels: Sequence[int] = (16, 32, 64, 64, 64)
+    used_layers: Sequence[int] = (5,)
+    padded: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train=False) -> Features:
@@ -369,18 +374,28 @@ class TinyNet(nn.Module):
         strides = (2, 2, 2, 1, 1)
         for index, (features, stride) in enumerate(zip(self.channels, strides), start=1):
             last = index == len(strides)
-            x = ConvBN(features, 3, stride=stride, activation=None if last else "relu",
+            padding = 1 if self.padded and stride == 1 else 0
+            x = ConvBN(features, 3, stride=stride, padding=padding,
+                       activation=None if last else "relu",
                        name=f"layer{index}")(x, layer_mode(train, f"layer{index}"))  # fmt: skip
             outputs[f"stage{index}"] = x
-        return _select(self, outputs, (5,))
+        return _select(self, outputs, self.used_layers)
 
 
 @registry.register("backbone", "tinynet")
-def tinynet(channels: Sequence[int] = (16, 32, 64, 64, 64), **unused) -> TinyNet:
+def tinynet(
+    channels: Sequence[int] = (16, 32, 64, 64, 64),
+    used_layers: Sequence[int] = (5,),
+    padded: bool = False,
+    **unused,
+) -> TinyNet:
     _reject_unknown("tinynet", unused)
     if len(channels) != 5:
         raise TypeError(f"tinynet needs 5 channel counts, got {tuple(channels)}")
-    return TinyNet(tuple(int(c) for c in channels))
+    if not used_layers or not set(used_layers) <= {1, 2, 3, 4, 5}:
+        raise TypeError(f"tinynet: used_layers {tuple(used_layers)} must be among 1-5")
+    return TinyNet(tuple(int(c) for c in channels), tuple(int(i) for i in used_layers),
+                   bool(padded))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- MobileNetV2

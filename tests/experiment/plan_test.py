@@ -153,3 +153,32 @@ def test_dw_vs_up_counts_each_heads_weights_on_either_side_of_the_correlation(bu
     template = sum(channels * width * out * 9 + width * out for out in (10, 20))
     assert counts["up"]["template_branch_params"] == template
     assert counts["up"]["search_branch_params"] == 2 * (channels * width * 9 + width)
+
+
+@pytest.mark.parametrize("budget", ["small", "pod"])
+def test_layerwise_aggregation_has_every_combination_of_three_levels(budget):
+    import jax
+
+    from siamjax.config_loader import load_config
+    from siamjax.models import build_model
+    from tests.conftest import config_path
+
+    config = load_config(f"{config_path('experiments/layerwise_aggregation')}:{budget}")
+    plan.check_variants(config.experiment, config)
+    levels = {"small": (3, 4, 5), "pod": (2, 3, 4)}[budget]
+    used = {}
+    for variant in config.experiment.variants:
+        run = plan.variant_config(config, variant)
+        used[variant] = tuple(run.model.backbone.used_layers)
+        if variant in ("conv3", "conv345"):  # build the smallest and the largest
+            model = build_model(run.model)
+            crops = jax.numpy.zeros((1, 127, 127, 3)), jax.numpy.zeros((1, 255, 255, 3))
+            outputs = jax.eval_shape(
+                lambda c=crops, m=model: m.init_with_output(jax.random.key(0), *c)[0]
+            )
+            assert outputs["scores"].shape[1:3] == (25, 25)
+    assert used == {
+        "conv3": levels[:1], "conv4": levels[1:2], "conv5": levels[2:],
+        "conv34": levels[:2], "conv35": (levels[0], levels[2]), "conv45": levels[1:],
+        "conv345": levels,
+    }  # fmt: skip

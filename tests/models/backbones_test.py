@@ -125,3 +125,23 @@ def test_model_output_sizes(name, search, template_side, score):
 def test_unknown_backbone_argument_is_rejected():
     with pytest.raises(TypeError, match="unknown arguments"):
         backbones.resnet50(used_layer=(2,))
+
+
+def test_padded_tinynet_gives_its_last_three_stages_one_size():
+    import jax.numpy as jnp
+
+    from siamjax.models.backbones import tinynet
+
+    plain, padded = tinynet(), tinynet(used_layers=(3, 4, 5), padded=True)
+    variables = plain.init(jax.random.key(0), jnp.zeros((1, 127, 127, 3)))
+    # The same weights: padding changes no parameter, only where stages 4-5 look.
+    assert jax.tree.map(jnp.shape, variables) == jax.tree.map(
+        jnp.shape, padded.init(jax.random.key(0), jnp.zeros((1, 127, 127, 3)))
+    )
+    assert plain.apply(variables, jnp.zeros((1, 255, 255, 3)))["stage5"].shape == (1, 27, 27, 64)
+    stages = padded.apply(variables, jnp.zeros((1, 255, 255, 3)))
+    assert {name: value.shape[1:3] for name, value in stages.items()} == {
+        "stage3": (31, 31), "stage4": (31, 31), "stage5": (31, 31)
+    }  # fmt: skip
+    with pytest.raises(TypeError, match="used_layers"):
+        tinynet(used_layers=(6,))
