@@ -85,6 +85,9 @@ def collect(workdir: str, config, splits: list[str]) -> dict:
                 )
                 entry["vs_baseline"] = interval
             summary[split] = entry
+        probed = [run["centre_bias"] for run in variant_runs if "centre_bias" in run]
+        if probed:
+            costs = {**costs, "centre_bias": _pooled_probes(probed)}
         variants[variant] = {
             **costs,
             "train_seconds": float(np.mean([run["train_seconds"] for run in variant_runs])),
@@ -116,6 +119,57 @@ def collect(workdir: str, config, splits: list[str]) -> dict:
     }
 
 
+def _pooled_probes(probed: list[dict]) -> dict:
+    """Every seed's centre-bias probes together, and their summary."""
+    from siamjax.experiment.centre_bias import summarise
+
+    pooled = {key: np.concatenate([np.asarray(p[key]) for p in probed]).tolist()
+              for key in ("targets", "peaks", "iou")}  # fmt: skip
+    return {**pooled, "summary": summarise(pooled)}
+
+
+def centre_bias_table(results: dict) -> str:
+    """Per variant: the spread of the response peaks, how they follow the target, and the
+    success AUC of the probes far from / near the search centre."""
+    lines = [
+        "| variant | probes | peak spread (px) | peak / target slope | far AUC | near AUC |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant, entry in results["variants"].items():
+        if "centre_bias" in entry:
+            s = entry["centre_bias"]["summary"]
+            lines.append(f"| {variant} | {s['probes']} | {s['spread']:.1f} | {s['slope']:.2f} | "
+                         f"{s['far_auc']:.3f} | {s['near_auc']:.3f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot_centre_bias(results: dict, out_dir: str) -> list[str]:
+    """centre_bias.png: per variant, a heatmap of where the response peaks fell (search
+    crop pixels around the centre; the paper's Fig. 1), seeds pooled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probed = {v: e["centre_bias"] for v, e in results["variants"].items() if "centre_bias" in e}
+    if not probed:
+        return []
+    figure, axes = plt.subplots(1, len(probed), figsize=(3.2 * len(probed), 3.4), squeeze=False)
+    edges = np.arange(-100, 101, 8) - 4.0  # one bin per score-map cell (stride 8)
+    for axis, (variant, probes) in zip(axes[0], probed.items()):
+        peaks = np.asarray(probes["peaks"]).reshape(-1, 2)
+        histogram, _, _ = np.histogram2d(peaks[:, 1], peaks[:, 0], bins=(edges, edges))
+        axis.imshow(histogram, extent=(edges[0], edges[-1], edges[-1], edges[0]), cmap="hot")
+        axis.set_title(f"{variant}\nspread {probes['summary']['spread']:.0f} px", fontsize=9)
+        axis.set_xlabel("peak x (px from centre)", fontsize=8)
+    axes[0][0].set_ylabel("peak y (px)", fontsize=8)
+    path = os.path.join(out_dir, "centre_bias.png")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return [path]
+
+
 def _train_steps(config) -> int:
     from siamjax.train.loop import total_steps
 
@@ -140,6 +194,9 @@ def markdown(results: dict) -> str:
     for split in results["splits"]:
         count = len(results["per_sequence_auc"][split][results["baseline"]])
         lines += ["", f"## {split} ({count} sequences)", "", split_table(results, split)]
+    if any("centre_bias" in entry for entry in results["variants"].values()):
+        lines += ["", "## Centre bias (held-out probes, targets moved off the search centre)",
+                  "", centre_bias_table(results)]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -232,6 +289,7 @@ def write_results(workdir: str, config, splits: list[str], seconds: float | None
     if seconds is not None:
         results["seconds"] = round(float(seconds), 1)
     results["plots"] = plot(results, os.path.join(workdir, "plots"))
+    results["plots"] += plot_centre_bias(results, os.path.join(workdir, "plots"))
     with open(os.path.join(workdir, "results.json"), "w") as stream:
         json.dump(results, stream, indent=2)
     with open(os.path.join(workdir, "results.md"), "w") as stream:

@@ -20,6 +20,8 @@ import json
 import os
 import time
 
+import numpy as np
+
 from siamjax.experiment import plan
 from siamjax.experiment.plan import ExperimentError, Unit, run_dir
 
@@ -65,6 +67,12 @@ def prepare_data(workdir: str, config, process_index: int) -> tuple[str, str]:
                 "give the held-out sequences (siamjax's custom layout) too"
             )
         return str(data.prepared), str(data.held_out)
+    if int(data.synthetic_videos) < 1:
+        raise ExperimentError(
+            "config.experiment.data.prepared is empty and data.synthetic_videos is 0: give "
+            "the prepared train split and the held-out sequences (--config.experiment.data."
+            "prepared=... --config.experiment.data.held_out=...)"
+        )
     raw = os.path.join(workdir, "data", "raw")
     prepared = os.path.join(workdir, "data", "train")
     ready = os.path.join(workdir, "data", "ready")
@@ -173,6 +181,17 @@ def _evaluate_run(workdir: str, config, variant: str, seed: int, variables, spli
     return scores
 
 
+def _probe_centre_bias(config, variant: str, variables, splits) -> dict:
+    """``centre_bias.probe`` on the held-out split, as lists for run.json."""
+    from siamjax.experiment import centre_bias
+
+    settings = config.experiment.centre_bias
+    _, videos = splits[HELD_OUT]
+    probes = centre_bias.probe(plan.variant_config(config, variant), variables, videos,
+                               float(settings.shift), int(settings.per_video))  # fmt: skip
+    return {key: np.asarray(value).tolist() for key, value in probes.items()}
+
+
 def _measure_costs(workdir: str, config, variant: str, variables) -> None:
     """``runs/<variant>/costs.json`` once per variant (parameters, search ms)."""
     from siamjax.experiment.costs import parameter_counts, search_milliseconds
@@ -201,17 +220,17 @@ def run_unit(workdir: str, config, unit: Unit, splits) -> None:
         _stage(f"evaluating {unit.variant} seed {seed}")
         scores = _evaluate_run(workdir, config, unit.variant, seed, variables, splits)
         _measure_costs(workdir, config, unit.variant, variables)
-        _write_json(
-            os.path.join(run_dir(workdir, unit.variant, seed), "run.json"),
-            {
-                "variant": unit.variant,
-                "seed": int(seed),
-                "trained_with": list(unit.seeds),
-                "train_seconds": round(train_seconds, 1),
-                "model_dir": models[seed],
-                "scores": scores,
-            },
-        )
+        run = {
+            "variant": unit.variant,
+            "seed": int(seed),
+            "trained_with": list(unit.seeds),
+            "train_seconds": round(train_seconds, 1),
+            "model_dir": models[seed],
+            "scores": scores,
+        }
+        if config.experiment.get("centre_bias"):
+            run["centre_bias"] = _probe_centre_bias(config, unit.variant, variables, splits)
+        _write_json(os.path.join(run_dir(workdir, unit.variant, seed), "run.json"), run)
         line = ", ".join(f"{name} AUC {value['success_auc']:.3f}" for name, value in scores.items())
         print(f"{unit.variant} seed {seed}: {line}", flush=True)
 

@@ -182,3 +182,20 @@ def test_layerwise_aggregation_has_every_combination_of_three_levels(budget):
         "conv34": levels[:2], "conv35": (levels[0], levels[2]), "conv45": levels[1:],
         "conv345": levels,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("budget", ["small", "pod"])
+def test_spatial_aware_sampling_varies_only_the_search_shift(budget):
+    from siamjax.config_loader import load_config
+    from tests.conftest import config_path
+
+    config = load_config(f"{config_path('experiments/spatial_aware_sampling')}:{budget}")
+    plan.check_variants(config.experiment, config)
+    runs = {v: plan.variant_config(config, v) for v in config.experiment.variants}
+    assert {v: float(r.input.search.shift) for v, r in runs.items()} == {
+        "shift0": 0.0, "shift16": 16.0, "shift32": 32.0, "shift64": 64.0
+    }  # fmt: skip
+    for run in runs.values():
+        assert run.model == runs["shift64"].model and run.train == runs["shift64"].train
+    if budget == "small":
+        assert runs["shift0"].model.backbone.padded
