@@ -69,7 +69,7 @@ def get_config(budget: str = "small"):
             "timing_calls": 20,
             "wait_minutes": 600.0,
             # Held-out probes: targets moved up to `shift` px off the search centre.
-            "centre_bias": {"shift": 64.0, "per_video": 8},
+            "centre_bias": {"shift": 64.0, "per_video": 16},
         }
     )
     return config

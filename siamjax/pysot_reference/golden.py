@@ -270,12 +270,16 @@ def record_training() -> dict[str, np.ndarray]:
 def record_trajectory(architecture: str) -> dict[str, np.ndarray]:
     """pysot's training loop over a shrunk recipe (``trajectory.py``), in float64: the
     inputs, pysot's labels, per-step losses and rates, and fingerprints of the whole
-    state after ``PREFIX_STEPS`` steps and after the last."""
+    state after ``PREFIX_STEPS`` steps and after the last; and the same loop from weights
+    nudged by ``trajectory.PERTURBATION`` (losses and final fingerprint under
+    ``perturbed``), the recipe's own sensitivity."""
     from siamjax.pysot_reference import trajectory
 
     setup = trajectory.reference_setup(architecture)
     losses, rates, final = trajectory.run_pysot(setup)
     _, _, prefix = trajectory.run_pysot(setup, steps=trajectory.PREFIX_STEPS)
+    nudged = setup._replace(state_dict=trajectory.perturbed(setup.state_dict))
+    perturbed_losses, _, perturbed_final = trajectory.run_pysot(nudged)
     record = _weight_record(setup.entries, setup.statistics)
     template_index, search_index, boxes, negative = setup.inputs
     record.update(
@@ -297,6 +301,8 @@ def record_trajectory(architecture: str) -> dict[str, np.ndarray]:
     )
     record.update({f"prefix/{k}": v for k, v in trajectory.fingerprint(prefix).items()})
     record.update({f"final/{k}": v for k, v in trajectory.fingerprint(final).items()})
+    record["perturbed_losses"] = perturbed_losses
+    record.update({f"perturbed/{k}": v for k, v in trajectory.fingerprint(perturbed_final).items()})
     return record
 
 

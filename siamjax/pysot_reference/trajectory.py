@@ -66,6 +66,7 @@ SEED = 2019  # boxes, negatives and the train state's PRNG key (the targets' dra
 POOL = 4  # template and search crops the batches are drawn from
 NEGATIVE_FRACTION = 0.2
 FINGERPRINT_SAMPLE = 64  # values kept per tensor in a golden file
+PERTURBATION = 1e-10  # relative nudge of every weight: how far the recipe itself amplifies
 
 
 def batch_inputs(steps: int, batch: int, seed: int = SEED) -> tuple[np.ndarray, ...]:
@@ -349,6 +350,51 @@ def pysot_trajectory(
     losses = np.array([[writer.values[name][i] for name in names] for i in range(steps)])
     final = {k: v.detach().to(torch.float64).numpy() for k, v in torch_model.state_dict().items()}
     return losses, np.asarray(rates), final
+
+
+def perturbed(state_dict: dict, relative: float = PERTURBATION, seed: int = 0) -> dict:
+    """``state_dict`` with every float weight times (1 + ``relative`` · N(0, 1)), in
+    float64; BatchNorm running statistics unchanged. pysot's loop from these weights
+    against its loop from the originals measures the recipe's own sensitivity."""
+    rng = np.random.default_rng(seed)
+    nudged = {}
+    for name, value in state_dict.items():
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and not name.endswith(("running_mean", "running_var")):
+            value = value.astype(np.float64) * (1 + relative * rng.standard_normal(value.shape))
+        nudged[name] = value
+    return nudged
+
+
+def loss_departures(losses: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(steps,) each step's worst relative difference over its (cls, loc, total) losses;
+    where the reference loss is 0 (no positive anchor) the difference itself counts."""
+    error = np.abs(losses - reference) / np.where(reference == 0, 1.0, np.abs(reference))
+    return error.max(axis=1)
+
+
+def step_bounds(record: dict, steps: int, floor: float) -> np.ndarray:
+    """(steps,) how far a step's losses may depart from pysot's: ``floor``, or the largest
+    departure pysot's own loop shows by that step when its weights are nudged by
+    ``PERTURBATION`` (the golden's ``perturbed_losses``), whichever is larger."""
+    if "perturbed_losses" not in record:
+        return np.full(steps, floor)
+    nudged = loss_departures(record["perturbed_losses"][:steps], record["losses"][:steps])
+    return np.maximum(floor, np.maximum.accumulate(nudged))
+
+
+def recorded_gap(record: dict, prefix: str, reference_prefix: str) -> dict[str, float]:
+    """``fingerprint_differences`` between two fingerprints stored in one golden file."""
+    gaps = {}
+    for key in record:
+        if key.startswith(f"{prefix}sample/"):
+            name = key[len(f"{prefix}sample/") :]
+            scale = max(float(record[f"{reference_prefix}scale/{name}"]), 1e-12)
+            sample = np.abs(record[key] - record[f"{reference_prefix}sample/{name}"]).max() / scale
+            norm = float(record[f"{reference_prefix}norm/{name}"])
+            norm_gap = abs(float(record[f"{prefix}norm/{name}"]) - norm) / max(norm, 1e-12)
+            gaps[name] = max(float(sample), norm_gap)
+    return gaps
 
 
 def fingerprint(state_dict: dict, count: int = FINGERPRINT_SAMPLE) -> dict[str, np.ndarray]:

@@ -422,22 +422,20 @@ def _tensor_differences(ours: dict, reference: dict) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize(
-    "architecture",
-    [
-        a if a != "r50" else pytest.param(a, marks=pytest.mark.xfail(
-            strict=True, reason="r50 departs from pysot's loop from step 27 on (docs/parity.md)"))
-        for a in trajectory.RECIPES
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("architecture", list(trajectory.RECIPES))
 def test_training_trajectory_equals_pysot(architecture):
     """pysot's ``tools/train.py`` loop and siamjax's train step over a whole recipe shrunk
     to 1-2 steps per epoch (warm-up, decay, unfreeze), float64 on both sides; every step's
-    losses and rates, then every tensor of the final state. pysot's own float32 run is
-    measured against its float64 one to show why float64 is needed (docs/parity.md)."""
+    losses and rates, then every tensor of the final state. The bound is 1e-5, or pysot's
+    own departure from itself when its weights are nudged by 1e-10 if that is larger
+    (ResNet-50's recipe amplifies it; docs/parity.md). pysot's float32 run is measured
+    against its float64 one to show why float64 is needed."""
     require_pysot()
     setup = trajectory.reference_setup(architecture)
     losses, rates, final = trajectory.run_pysot(setup)
+    nudged_losses, _, nudged_final = trajectory.run_pysot(
+        setup._replace(state_dict=trajectory.perturbed(setup.state_dict))
+    )
     losses32, _, final32 = trajectory.run_pysot(setup, "float32")
     model = build_model(setup.config.model)
     shapes = jax.eval_shape(model.init, jax.random.key(0), setup.templates[:1],
@@ -446,25 +444,30 @@ def test_training_trajectory_equals_pysot(architecture):
     batches = trajectory.siamjax_batches(setup.templates, setup.searches, setup.inputs)
     ours = trajectory.siamjax_trajectory(setup.config, variables, batches)
 
-    def loss_error(values):
-        error = np.abs(values - losses) / np.where(losses == 0, 1.0, np.abs(losses))
-        return float(error.max())
-
     np.testing.assert_allclose(ours.rates, rates, rtol=1e-6)
+    per_step = trajectory.loss_departures(ours.losses, losses)
+    bounds = trajectory.step_bounds({"losses": losses, "perturbed_losses": nudged_losses},
+                                    len(losses), 1e-5)  # fmt: skip
     ours_state = flax_to_pysot({"params": ours.params, "batch_stats": ours.batch_stats})
     tensors = _tensor_differences(ours_state, final)
     worst = max(tensors, key=tensors.get)
-    tensors32 = _tensor_differences(final32, final)
+    tensor_bound = max(1e-5, max(_tensor_differences(nudged_final, final).values()))
     MEASURED[f"{architecture} trajectory ({len(losses)} steps) worst loss, worst tensor"] = (
-        loss_error(ours.losses),
+        float(per_step.max()),
         tensors[worst],
     )
-    MEASURED[f"{architecture} pysot float32 vs float64: worst loss, worst tensor"] = (
-        loss_error(losses32),
-        max(tensors32.values()),
+    MEASURED[f"{architecture} pysot nudged by 1e-10: worst loss, worst tensor"] = (
+        float(bounds.max()),
+        tensor_bound,
     )
-    assert loss_error(ours.losses) <= 1e-5, loss_error(ours.losses)
-    assert tensors[worst] <= 1e-5, (worst, tensors[worst])
+    MEASURED[f"{architecture} pysot float32 vs float64: worst loss, worst tensor"] = (
+        float(trajectory.loss_departures(losses32, losses).max()),
+        max(_tensor_differences(final32, final).values()),
+    )
+    assert np.all(per_step <= bounds), [
+        (s, e, b) for s, (e, b) in enumerate(zip(per_step, bounds)) if e > b
+    ]
+    assert tensors[worst] <= tensor_bound, (worst, tensors[worst], tensor_bound)
 
 
 def test_report_measured_differences():
