@@ -173,7 +173,10 @@ def measure_tests() -> dict:
 
     started = time.time()
     result = subprocess.run(["bash", "-c", test_command()], cwd=ROOT, capture_output=True,
-                            text=True, check=True)  # fmt: skip
+                            text=True)  # fmt: skip
+    if result.returncode:  # show what failed instead of only the exit status
+        print(result.stdout[-20000:], result.stderr[-5000:], sep="\n")
+        raise SystemExit(f"the test command exited with {result.returncode}")
     summary = result.stdout.strip().splitlines()[-1]
     summary = re.sub(r" in [0-9.]+s.*", "", summary)  # pytest's own time: ours is wall time
     return {"seconds": time.time() - started, "machine": machine(), "summary": summary}
