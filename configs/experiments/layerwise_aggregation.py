@@ -53,8 +53,12 @@ def get_config(budget: str = "small"):
     config.name = f"layerwise_aggregation_{budget}"
     if budget == "small":
         config.model.backbone = ml_collections.ConfigDict(
-            {"name": "tinynet", "channels": (16, 32, 64, 64, 64), "used_layers": levels,
-             "padded": True}  # fmt: skip
+            {
+                "name": "tinynet",
+                "channels": (16, 32, 64, 64, 64),
+                "used_layers": levels,
+                "padded": True,
+            }  # fmt: skip
         )
         # 7x7 template features (the neck's centre crop) over 31x31: 25x25 scores
         config.track.base_size = 8
@@ -65,8 +69,12 @@ def get_config(budget: str = "small"):
         {"name": "adjust_all", "out_channels": (width,) * 3, "center_size": 7}
     )
     config.model.rpn = ml_collections.ConfigDict(
-        {"name": "multi_rpn", "in_channels": (width,) * 3, "weighted": True,
-         "correlation": "depthwise"}  # fmt: skip
+        {
+            "name": "multi_rpn",
+            "in_channels": (width,) * 3,
+            "weighted": True,
+            "correlation": "depthwise",
+        }  # fmt: skip
     )
     config.train.log_every = 50
     overrides = {

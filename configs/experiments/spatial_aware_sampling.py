@@ -44,8 +44,12 @@ def get_config(budget: str = "small"):
     if budget == "small":
         # Padded layers 4-5: 15x15 template over 31x31 search features, 17x17 scores.
         config.model.backbone = ml_collections.ConfigDict(
-            {"name": "tinynet", "channels": (16, 32, 64, 64, 64), "used_layers": (5,),
-             "padded": True}  # fmt: skip
+            {
+                "name": "tinynet",
+                "channels": (16, 32, 64, 64, 64),
+                "used_layers": (5,),
+                "padded": True,
+            }  # fmt: skip
         )
         config.input.videos_per_epoch = int(config.train.batch_size) * steps_per_epoch
         config.train.schedule.epochs = epochs
