@@ -88,7 +88,8 @@ def hierarchical_bootstrap(variant, baseline, samples: int = 10000, confidence: 
 
     Returns:
       ``{'mean', 'low', 'high', 'p_value', 'confidence', 'samples', 'sequences',
-      'seeds'}``; ``mean`` is the observed difference of the seed-averaged scores.
+      'seeds'}``; ``mean`` is the observed difference of the seed-averaged scores. With
+      one sequence and one seed per side the p-value is 1 (no spread to estimate).
     """
     variant = np.asarray(variant, np.float64)
     baseline = np.asarray(baseline, np.float64)
@@ -122,6 +123,9 @@ def hierarchical_bootstrap(variant, baseline, samples: int = 10000, confidence: 
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     smaller_tail = min(np.mean(means <= 0), np.mean(means >= 0))
+    if sequences < 2 and max(variant.shape[0], baseline.shape[0]) < 2:
+        # One sequence and one seed: nothing to resample, so no evidence either way.
+        smaller_tail = 0.5
     return {
         "mean": float(variant.mean(axis=0).mean() - baseline.mean(axis=0).mean()),
         "low": float(low),

@@ -121,3 +121,11 @@ def test_hierarchical_bootstrap_without_seed_spread_is_the_paired_bootstrap():
     assert interval["p_value"] == pytest.approx(2 * 0.75**4, abs=0.01)
     with pytest.raises(ValueError, match="same sequences"):
         hierarchical_bootstrap(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+def test_one_sequence_and_one_seed_give_no_verdict():
+    from siamjax.experiment import statistics
+
+    interval = statistics.hierarchical_bootstrap([[0.5]], [[0.4]], samples=200)
+    assert interval["p_value"] == 1.0
+    assert statistics.corrected_verdict(interval, interval["p_value"]) == "no clear difference"
