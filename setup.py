@@ -38,6 +38,8 @@ setup(
             "onnx>=1.17",
             "onnxruntime>=1.20",
         ],
+        # `siamjax score --protocol got10k` on VOT: the got10k toolkit's polygon IoU.
+        "toolkits": ["shapely>=2.0"],
         # ONNX export (`siamjax export --format onnx`) and the onnxruntime tracker backend.
         "onnx": ["onnx>=1.17", "onnxruntime>=1.20"],
         # Accelerators, following JAX's own extras (its installation guide): NVIDIA GPUs

@@ -43,6 +43,12 @@ def score_got10k(videos, dataset: str, result_dirs: dict) -> tuple[dict, str]:
     spec = dataset_spec(dataset)
     summary = {}
     if spec.protocol is Protocol.RESET:
+        try:
+            import shapely  # noqa: F401  (got10k's VOT overlap is a shapely polygon IoU)
+        except ImportError as error:
+            raise BenchmarkError(
+                "--protocol got10k on VOT needs shapely: pip install 'siamjax[toolkits]'"
+            ) from error
         for tracker, root in result_dirs.items():
             summary[tracker] = got10k_metrics.vot_accuracy_robustness(
                 _vot_per_video(videos, dataset, root)
