@@ -219,3 +219,40 @@ def train_config(gpus: int, per_gpu_batch: int) -> ml_collections.ConfigDict:
     # workdir, '' = off, else a directory (siamjax/train/runtime_tools.py).
     config.compilation_cache = "auto"
     return config
+
+
+def experiment_settings(
+    variants, baseline: str, seeds, synthetic_videos: int, overrides=None, **extra
+) -> ml_collections.ConfigDict:
+    """``config.experiment`` of a ``siamjax experiment`` config: the variants (and their
+    ``overrides``, if any) compared against ``baseline`` over ``seeds``; ``extra`` adds
+    analysis settings (e.g. ``centre_bias``)."""
+    settings = {
+        "variants": tuple(variants),
+        "baseline": baseline,
+        "seeds": tuple(seeds),
+        # Train a variant's seeds together as one step (siamjax/train/loop.py, seeds=).
+        "ensemble": True,
+        # Modules or .py files to import first (they register more variants).
+        "imports": (),
+        "data": {
+            # Empty: synthetic sequences generated under the workdir; else a prepared
+            # (TFRecord) train split and held-out sequences in siamjax's custom layout.
+            "prepared": "",
+            "held_out": "",
+            "synthetic_videos": synthetic_videos,
+            # Seed of the synthetic data and of the pair stream every run shares.
+            "seed": 0,
+        },
+        # Devices each training run uses: 0 = all of this process's.
+        "devices": 0,
+        "eval_batch": 4,  # held-out sequences tracked in lockstep
+        "max_eval_videos": 0,  # 0: all
+        "bootstrap_samples": 10000,
+        "confidence": 0.95,
+        "timing_calls": 20,  # search calls timed per variant
+        "wait_minutes": 600.0,  # how long process 0 waits for other processes' runs
+    }
+    if overrides is not None:
+        settings["overrides"] = dict(overrides)
+    return ml_collections.ConfigDict({**settings, **extra})

@@ -12,8 +12,7 @@ in the zoo: it needs its own head (``up_channel_rpn``), so it would not compare 
 correlation alone.
 """
 
-import ml_collections
-
+from siamjax.config_defaults import experiment_settings
 from siamjax.config_loader import sibling_config
 
 BUDGETS = {
@@ -47,32 +46,5 @@ def get_config(budget: str = "default"):
     config.train.schedule.epochs = epochs
     config.train.log_every = 50
     config.train.checkpoint_every = steps_per_epoch
-    config.experiment = ml_collections.ConfigDict(
-        {
-            "variants": variants,
-            "baseline": "depthwise",
-            "seeds": seeds,
-            # Train a variant's seeds together as one step (siamjax/train/loop.py, seeds=).
-            "ensemble": True,
-            # Modules or .py files to import first (they register more variants).
-            "imports": (),
-            "data": {
-                # Empty: synthetic sequences generated under the workdir; else a prepared
-                # (TFRecord) train split and held-out sequences in siamjax's custom layout.
-                "prepared": "",
-                "held_out": "",
-                "synthetic_videos": videos,
-                # Seed of the synthetic data and of the pair stream every run shares.
-                "seed": 0,
-            },
-            # Devices each training run uses: 0 = all of this process's.
-            "devices": 0,
-            "eval_batch": 4,  # held-out sequences tracked in lockstep
-            "max_eval_videos": 0,  # 0: all
-            "bootstrap_samples": 10000,
-            "confidence": 0.95,
-            "timing_calls": 20,  # search calls timed per variant
-            "wait_minutes": 600.0,  # how long process 0 waits for other processes' runs
-        }
-    )
+    config.experiment = experiment_settings(variants, "depthwise", seeds, videos)
     return config

@@ -23,6 +23,7 @@ Budgets:
 
 import ml_collections
 
+from siamjax.config_defaults import experiment_settings
 from siamjax.config_loader import sibling_config
 
 BUDGETS = {
@@ -47,25 +48,11 @@ def get_config(budget: str = "small"):
         config.train.checkpoint_every = steps_per_epoch
     config.train.log_every = 50
     up_head = repr({"name": "up_channel_rpn", "feature_in": width})
-    config.experiment = ml_collections.ConfigDict(
-        {
-            "variants": ("dw", "up"),
-            "baseline": "dw",
-            "overrides": {
-                "dw": ("model.rpn.correlation=depthwise",),
-                "up": (f"model.rpn={up_head}",),
-            },
-            "seeds": seeds,
-            "ensemble": True,
-            "imports": (),
-            "data": {"prepared": "", "held_out": "", "synthetic_videos": videos, "seed": 0},
-            "devices": 0,
-            "eval_batch": 4,
-            "max_eval_videos": 0,
-            "bootstrap_samples": 10000,
-            "confidence": 0.95,
-            "timing_calls": 20,
-            "wait_minutes": 600.0,
-        }
+    config.experiment = experiment_settings(
+        ("dw", "up"),
+        "dw",
+        seeds,
+        videos,
+        overrides={"dw": ("model.rpn.correlation=depthwise",), "up": (f"model.rpn={up_head}",)},
     )
     return config

@@ -24,6 +24,7 @@ import itertools
 
 import ml_collections
 
+from siamjax.config_defaults import experiment_settings
 from siamjax.config_loader import sibling_config
 
 BUDGETS = {
@@ -85,22 +86,5 @@ def get_config(budget: str = "small"):
         )
         for name, used in variants(levels).items()
     }
-    config.experiment = ml_collections.ConfigDict(
-        {
-            "variants": tuple(overrides),
-            "baseline": "conv345",
-            "overrides": overrides,
-            "seeds": seeds,
-            "ensemble": True,
-            "imports": (),
-            "data": {"prepared": "", "held_out": "", "synthetic_videos": videos, "seed": 0},
-            "devices": 0,
-            "eval_batch": 4,
-            "max_eval_videos": 0,
-            "bootstrap_samples": 10000,
-            "confidence": 0.95,
-            "timing_calls": 20,
-            "wait_minutes": 600.0,
-        }
-    )
+    config.experiment = experiment_settings(tuple(overrides), "conv345", seeds, videos, overrides)
     return config

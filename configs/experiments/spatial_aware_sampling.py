@@ -25,6 +25,7 @@ Budgets:
 
 import ml_collections
 
+from siamjax.config_defaults import experiment_settings
 from siamjax.config_loader import sibling_config
 
 BUDGETS = {
@@ -56,24 +57,13 @@ def get_config(budget: str = "small"):
         config.train.checkpoint_every = steps_per_epoch
     config.train.log_every = 50
     overrides = {f"shift{shift}": (f"input.search.shift={float(shift)}",) for shift in SHIFTS}
-    config.experiment = ml_collections.ConfigDict(
-        {
-            "variants": tuple(overrides),
-            "baseline": "shift64",  # pysot's setting
-            "overrides": overrides,
-            "seeds": seeds,
-            "ensemble": True,
-            "imports": (),
-            "data": {"prepared": "", "held_out": "", "synthetic_videos": videos, "seed": 0},
-            "devices": 0,
-            "eval_batch": 4,
-            "max_eval_videos": 0,
-            "bootstrap_samples": 10000,
-            "confidence": 0.95,
-            "timing_calls": 20,
-            "wait_minutes": 600.0,
-            # Held-out probes: targets moved up to `shift` px off the search centre.
-            "centre_bias": {"shift": 64.0, "per_video": 16},
-        }
+    config.experiment = experiment_settings(
+        tuple(overrides),
+        "shift64",  # pysot's setting
+        seeds,
+        videos,
+        overrides,
+        # Held-out probes: targets moved up to `shift` px off the search centre.
+        centre_bias={"shift": 64.0, "per_video": 16},
     )
     return config
