@@ -167,8 +167,8 @@ class MultiRPN(nn.Module):
         cls_levels, loc_levels = jnp.stack(cls_levels), jnp.stack(loc_levels)
         if self.weighted:
             count = len(keys)
-            cls_weight = self.param("cls_weight", nn.initializers.ones, (count,))
-            loc_weight = self.param("loc_weight", nn.initializers.ones, (count,))
+            cls_weight = self.param("cls_weight", nn.initializers.ones, (count,), jnp.float32)
+            loc_weight = self.param("loc_weight", nn.initializers.ones, (count,), jnp.float32)
             cls_weight = jax.nn.softmax(cls_weight)
             loc_weight = jax.nn.softmax(loc_weight)
             return (

@@ -141,13 +141,16 @@ class PointwiseConv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (1, 1, x.shape[-1], self.features)
+            "kernel",
+            nn.initializers.lecun_normal(),
+            (1, 1, x.shape[-1], self.features),
+            jnp.float32,
         ).astype(x.dtype)
         if self.stride > 1:
             x = x[:, :: self.stride, :: self.stride]
         out = x @ kernel[0, 0]
         if self.use_bias:
-            out = out + self.param("bias", nn.initializers.zeros, (self.features,))
+            out = out + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
         return out
 
 
@@ -168,7 +171,10 @@ class RowSplitConv(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         k, in_channels = self.kernel_size, x.shape[-1]
         kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (k, k, in_channels, self.features)
+            "kernel",
+            nn.initializers.lecun_normal(),
+            (k, k, in_channels, self.features),
+            jnp.float32,
         ).astype(x.dtype)
         p = self.padding
         x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
@@ -181,7 +187,7 @@ class RowSplitConv(nn.Module):
             term = columns @ kernel[i].reshape(k * in_channels, self.features)
             out = term if out is None else out + term
         if self.use_bias:
-            out = out + self.param("bias", nn.initializers.zeros, (self.features,))
+            out = out + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
         return out
 
 
@@ -203,7 +209,9 @@ class DepthwiseConv(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         channels = x.shape[-1]
         k = self.kernel_size
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, channels))
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (k, k, 1, channels), jnp.float32
+        )
         kernel = kernel.astype(x.dtype)
         p = self.padding
         if active_formulation().depthwise_conv == "grouped":

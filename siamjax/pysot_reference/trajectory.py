@@ -167,7 +167,6 @@ def siamjax_trajectory(config, variables, batches, seed: int = SEED) -> Trajecto
 
 def _siamjax_trajectory(config, variables, batches, seed):
     import jax
-    import jax.numpy as jnp
 
     from siamjax.backend import resolve_policy
     from siamjax.models import build_model
@@ -178,17 +177,15 @@ def _siamjax_trajectory(config, variables, batches, seed):
         init_train_state,
         make_train_step,
         replicated,
+        state_float_dtype,
     )
 
-    dtype = jnp.dtype(str(config.train.compute_dtype))
     policy = resolve_policy(config)
     model = build_model(config.model, policy.formulation)
     mesh = data_mesh(jax.devices()[:1])
     optimizer, group_rates = make_optimizer(config)
-    variables = jax.tree_util.tree_map(
-        lambda x: np.asarray(x, dtype) if np.asarray(x).dtype.kind == "f" else x, variables
-    )
-    state = jax.device_put(init_train_state(variables, optimizer, seed), replicated(mesh))
+    state = init_train_state(variables, optimizer, seed, state_float_dtype(config))
+    state = jax.device_put(state, replicated(mesh))
     unfreeze_step = int(config.train.backbone.train_epoch) * iterations_per_epoch(config)
     losses, rates = [], []
     step_fn, step_phase = None, None

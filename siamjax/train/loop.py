@@ -43,6 +43,7 @@ from siamjax.train.step import (
     fit_momentum_to_phase,
     init_train_state,
     replicated,
+    state_float_dtype,
     state_step,
 )
 
@@ -77,7 +78,8 @@ def single_state(model, config, optimizer, mesh, phase: int, seed: int | None = 
     policy = policy or resolve_policy(config)
     seed = int(config.seed) if seed is None else int(seed)
     variables = initial_variables(model, config, policy.init_compiler_options(), seed)
-    state = jax.device_put(init_train_state(variables, optimizer, seed), replicated(mesh))
+    state = init_train_state(variables, optimizer, seed, state_float_dtype(config))
+    state = jax.device_put(state, replicated(mesh))
     del variables
     return fit_momentum_to_phase(state, config, phase, mesh)
 

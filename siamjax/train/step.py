@@ -62,8 +62,23 @@ def state_step(state: TrainState) -> int:
     return int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
 
 
-def init_train_state(variables, optimizer, seed: int) -> TrainState:
-    """A fresh state from model ``variables`` (``{'params', 'batch_stats'}``)."""
+def state_float_dtype(config):
+    """The dtype of the state's float variables: float64 when the step computes in float64
+    (the parity and invariance checks, under ``jax_enable_x64``), else None (as made)."""
+    return jnp.float64 if str(config.train.compute_dtype) == "float64" else None
+
+
+def init_train_state(variables, optimizer, seed: int, float_dtype=None) -> TrainState:
+    """A fresh state from model ``variables`` (``{'params', 'batch_stats'}``).
+
+    ``float_dtype``: every float variable, and so the momentum, in that dtype
+    (``state_float_dtype``); float32 momentum would be promoted to float64 by the first
+    float64 step, a state the compiled step was not made for."""
+    if float_dtype is not None:
+        variables = jax.tree_util.tree_map(
+            lambda x: x.astype(float_dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x,
+            dict(variables),
+        )
     params = variables["params"]
     return TrainState(
         step=jnp.zeros((), jnp.int32),
@@ -290,7 +305,10 @@ def abstract_train_state(
     exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
     shapes = jax.eval_shape(
         lambda: init_train_state(
-            init_variables(model, jax.random.key(0), exemplar, search), optimizer, 0
+            init_variables(model, jax.random.key(0), exemplar, search),
+            optimizer,
+            0,
+            state_float_dtype(config),
         )
     )
     mask = trainable_mask(shapes.params, config, phase)

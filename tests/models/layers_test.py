@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siamjax.backend import Formulation, formulated
+from siamjax.backend import CPU_TUNED, Formulation, formulated
 from siamjax.models.backbones import Bottleneck, ResNet
 from siamjax.models.layers import BatchNorm, PointwiseConv, conv
 
@@ -102,3 +102,23 @@ def test_rematerialised_blocks_give_the_same_values_statistics_and_gradients(rem
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="remat"):
         ResNet(Bottleneck, (1, 1, 1, 1), remat="everything").init(jax.random.key(0), search[:1])
+
+
+@pytest.mark.parametrize("formulation", [Formulation(), CPU_TUNED], ids=["default", "cpu"])
+def test_initial_weights_are_float32_and_the_same_under_jax_enable_x64(formulation):
+    """Float64 runs (the parity and device-count checks) start from the float32 run's
+    weights: every parameter names its dtype, else x64 draws float64 values."""
+    from siamjax.models import build_model, init_variables
+    from tests.train.helpers import tiny_config
+
+    model = build_model(tiny_config().model, formulation)
+
+    def initial(x64):
+        with jax.enable_x64(x64):
+            return jax.device_get(init_variables(model, jax.random.key(3), 127, 255))
+
+    plain, x64 = initial(False), initial(True)
+    for a, b in zip(jax.tree_util.tree_leaves(plain), jax.tree_util.tree_leaves(x64),
+                    strict=True):  # fmt: skip
+        assert b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
