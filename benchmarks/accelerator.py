@@ -191,7 +191,7 @@ def main() -> None:
 
 def benchmark(results: dict, root: str, budget: Budget, quick: bool, save) -> None:
     """Every speed case into ``results`` (r50 first), as long as ``budget`` lasts."""
-    from siamjax.eval.benchmarks import read_otb
+    from siamjax.datasets.benchmark_layout import read_otb
 
     models = {"alex": TRACKER_MODELS["alex"]} if quick else TRACKER_MODELS
     batch_sizes = (1, 2) if quick else (1, 8, 32)

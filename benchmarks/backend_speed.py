@@ -25,7 +25,7 @@ import jax
 from synthetic_frames import median_track_ms, write_sequences
 
 from siamjax.config_loader import load_config
-from siamjax.eval.benchmarks import read_otb
+from siamjax.datasets.benchmark_layout import read_otb
 from siamjax.eval.runner import run_batched, run_sequential
 from siamjax.loading import build_configured_model, load_network
 from siamjax.models import init_variables

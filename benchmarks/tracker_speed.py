@@ -20,7 +20,7 @@ import numpy as np
 from synthetic_frames import write_sequences
 
 from siamjax.config_loader import load_config
-from siamjax.eval.benchmarks import read_otb
+from siamjax.datasets.benchmark_layout import read_otb
 from siamjax.eval.runner import run_batched, run_sequential
 from siamjax.models import build_model, init_variables
 from siamjax.tracking import BatchedTracker, TrackerNetwork, build_tracker

@@ -126,7 +126,7 @@ def draw_tracked_frame(workdir: str) -> None:
     import cv2
     import numpy as np
 
-    from siamjax.eval.benchmarks import read_custom
+    from siamjax.datasets.benchmark_layout import read_custom
     from siamjax.eval.results import read_boxes
 
     videos = read_custom(os.path.join(workdir, "data", "raw", "test"))

@@ -85,7 +85,7 @@ def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
     import jax
 
     from siamjax.config_loader import load_config
-    from siamjax.eval.benchmarks import read_custom
+    from siamjax.datasets.benchmark_layout import read_custom
     from siamjax.eval.report import markdown_table, score_trackers, write_report
     from siamjax.loading import build_configured_model, load_checkpoint
     from siamjax.prep.prepare import prepare

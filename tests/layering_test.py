@@ -1,5 +1,7 @@
-"""One-way layering inside ``siamjax``: no import cycles between its modules, and the
-library never imports the top-level ``data_prep`` scripts (they import it)."""
+"""One-way layering inside ``siamjax``: docs/design.md's layer table (a module imports its
+own package and the layers below, nothing beside or above), no import cycles, nothing
+imports ``pysot_reference``, and the library never imports the top-level ``data_prep``
+scripts (they import it)."""
 
 import ast
 import os
@@ -76,6 +78,75 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return found
+
+
+# docs/design.md, "Layers and imports": (layer, module prefixes), top layer first.
+LAYERS = (
+    ("python -m siamjax", ("__main__",)),
+    ("entry points", ("cli", "api", "integrations")),
+    ("experiments", ("experiment",)),
+    ("quickstart", ("quickstart",)),
+    ("assembly", ("loading",)),
+    ("workflows", ("eval", "prep")),
+    ("features", ("train", "tracking")),
+    ("components", ("data", "export")),
+    ("models and datasets", ("models", "datasets")),
+    ("core", ("backend", "platforms", "registry", "anchors", "fs", "fake_bucket",
+              "config_loader", "config_defaults", "checkpoints", "cluster", "machine", "")),
+)  # fmt: skip
+TOOLS = ("pysot_reference",)  # runs the reference; may import anything, nothing imports it
+
+
+def _place(module: str) -> tuple[int, str] | None:
+    """(rank from the bottom, package) of a ``siamjax`` module by the longest prefix in
+    ``LAYERS``; None for the tools."""
+    name = module.removeprefix("siamjax").removeprefix(".")
+    package = name.split(".")[0]
+    if package in TOOLS:
+        return None
+    for rank, (layer, prefixes) in enumerate(reversed(LAYERS)):
+        if package in prefixes:
+            # The core's small modules import one another freely (cycles are checked
+            # separately); every other package is its own unit.
+            return rank, "core" if layer == "core" else package
+    raise AssertionError(f"{module} is in no layer of docs/design.md's table (add it)")
+
+
+def _layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """'a -> b (layer -> layer)' for every import sideways or upwards, and every import
+    of a tool."""
+    names = [name for name, _ in reversed(LAYERS)]
+    found = []
+    for module, targets in sorted(graph.items()):
+        here = _place(module)
+        for target in sorted(targets):
+            there = _place(target)
+            if there is None and here is not None:
+                found.append(f"{module} -> {target} (nothing imports {TOOLS})")
+            elif here and there and there[1] != here[1] and there[0] >= here[0]:
+                found.append(f"{module} -> {target} ({names[here[0]]} -> {names[there[0]]})")
+    return found
+
+
+def test_imports_follow_the_layer_table_of_docs_design():
+    violations = _layer_violations(_graph())
+    assert violations == [], "\n".join(violations)
+
+
+def test_the_layer_check_finds_sideways_and_upward_imports():
+    graph = {
+        "siamjax.eval.report": {"siamjax.datasets", "siamjax.eval.metrics"},  # fine
+        "siamjax.datasets": {"siamjax.eval.benchmarks"},  # upwards
+        "siamjax.cli.track": {"siamjax.api"},  # sideways, another package of the layer
+        "siamjax.train.loop": {"siamjax.tracking.network", "siamjax.pysot_reference.runner"},
+    }
+    assert _layer_violations(graph) == [
+        "siamjax.cli.track -> siamjax.api (entry points -> entry points)",
+        "siamjax.datasets -> siamjax.eval.benchmarks (models and datasets -> workflows)",
+        "siamjax.train.loop -> siamjax.pysot_reference.runner (nothing imports "
+        "('pysot_reference',))",
+        "siamjax.train.loop -> siamjax.tracking.network (features -> features)",
+    ]
 
 
 def test_no_import_cycles_between_siamjax_modules():

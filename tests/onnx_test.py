@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from siamjax.config_loader import apply_overrides, load_config
+from siamjax.export.onnx import OnnxExportError, function_to_onnx, tracker_onnx_models
 from siamjax.loading import build_configured_model, load_network
 from siamjax.models import init_variables, make_search_fn, make_template_fn
 from siamjax.models.layout import to_pysot_layout
-from siamjax.onnx_export import OnnxExportError, function_to_onnx, tracker_onnx_models
 from siamjax.pysot_reference import golden
 from siamjax.tracking import build_tracker
 from tests.conftest import config_path

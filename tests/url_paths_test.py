@@ -99,7 +99,7 @@ def test_checkpoint_lookup_resolves_a_url_workdir_to_its_newest_step():
 
 
 def test_export_writes_artifacts_to_a_url():
-    from siamjax.export import export_tracker
+    from siamjax.export.jax_artifacts import export_tracker
 
     config = tiny_config()
     variables = init_variables(build_model(config.model), jax.random.key(0))

@@ -59,7 +59,7 @@ def add_video_names_argument(parser: argparse.ArgumentParser) -> None:
 def load_videos(args):
     """The benchmark's videos (``--dataset``, ``--data-dir``), ``--video-names`` only."""
     from siamjax.datasets import load_benchmark
-    from siamjax.eval.benchmarks import BenchmarkError
+    from siamjax.datasets.benchmark_layout import BenchmarkError
 
     try:
         videos = load_benchmark(args.dataset, args.data_dir)

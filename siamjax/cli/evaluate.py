@@ -38,7 +38,7 @@ def add_parser(subcommands) -> None:
 
 def run(args, overrides) -> int:
     from siamjax.datasets import dataset_spec
-    from siamjax.eval.benchmarks import BenchmarkError
+    from siamjax.datasets.benchmark_layout import BenchmarkError
     from siamjax.eval.runner import run_batched, run_sequential
     from siamjax.tracking import BatchedTracker
 

@@ -38,7 +38,7 @@ def add_parser(subcommands) -> None:
 
 
 def run(args, overrides) -> int:
-    from siamjax.export import export_tracker, parse_platforms
+    from siamjax.export.jax_artifacts import export_tracker, parse_platforms
     from siamjax.loading import load_model
 
     try:
@@ -51,7 +51,7 @@ def run(args, overrides) -> int:
     batch_sizes = tuple(int(size) for size in sizes)
     _, variables, config = load_model(args.config, args.checkpoint, overrides)
     if args.format == "onnx":
-        from siamjax.onnx_export import OnnxExportError, export_onnx
+        from siamjax.export.onnx import OnnxExportError, export_onnx
 
         try:
             manifest = export_onnx(config, variables, args.out, batch_sizes)

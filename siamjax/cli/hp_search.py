@@ -51,7 +51,7 @@ def _float_list(text, default, flag):
 
 
 def run(args, overrides) -> int:
-    from siamjax.eval.benchmarks import BenchmarkError
+    from siamjax.datasets.benchmark_layout import BenchmarkError
     from siamjax.eval.hp_search import grid, run_search
     from siamjax.eval.report import markdown_table, score_any
 

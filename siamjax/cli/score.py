@@ -35,7 +35,7 @@ def add_parser(subcommands) -> None:
 
 
 def run(args, overrides) -> int:
-    from siamjax.eval.benchmarks import BenchmarkError
+    from siamjax.datasets.benchmark_layout import BenchmarkError
     from siamjax.eval.report import markdown_table, score_any, write_report
 
     videos = load_videos(args)
@@ -69,7 +69,7 @@ def _run_convention(args, videos, result_dirs) -> int:
     import json
 
     from siamjax import fs
-    from siamjax.eval.benchmarks import BenchmarkError
+    from siamjax.datasets.benchmark_layout import BenchmarkError
     from siamjax.eval.conventions import score_with
 
     try:

@@ -42,8 +42,8 @@ def add_parser(subcommands) -> None:
 
 
 def run(args, overrides) -> int:
-    from siamjax.demo import SourceError, parse_box, run_demo, video_codec
     from siamjax.tracking import BoxError
+    from siamjax.tracking.video import SourceError, parse_box, track_video, video_codec
 
     try:
         init_box = parse_box(args.init) if args.init else None
@@ -52,7 +52,7 @@ def run(args, overrides) -> int:
 
             init_box = [float(v) for v in toolkit_init_box(init_box)]
         _, tracker = tracker_from_args(args, overrides)
-        boxes, fps = run_demo(tracker, args.video, init_box, args.out, args.boxes, args.show)
+        boxes, fps = track_video(tracker, args.video, init_box, args.out, args.boxes, args.show)
     except (SourceError, BoxError) as error:
         raise CommandError(str(error)) from error
     print(f"tracked {len(boxes)} frames at {fps:.1f} fps (network + host work)")

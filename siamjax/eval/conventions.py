@@ -14,8 +14,8 @@ import warnings
 import numpy as np
 
 from siamjax.datasets import Protocol, dataset_spec
+from siamjax.datasets.benchmark_layout import BenchmarkError
 from siamjax.eval import got10k_metrics, results, vot_toolkit_metrics
-from siamjax.eval.benchmarks import BenchmarkError
 from siamjax.eval.boxes import region_to_rect
 from siamjax.eval.report import frame_size, gt_regions
 

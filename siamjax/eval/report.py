@@ -17,8 +17,8 @@ import warnings
 import numpy as np
 
 from siamjax.datasets import Protocol, dataset_spec
+from siamjax.datasets.benchmark_layout import BenchmarkError
 from siamjax.eval import metrics, results, vot_metrics
-from siamjax.eval.benchmarks import BenchmarkError
 from siamjax.eval.boxes import region_to_rect
 
 

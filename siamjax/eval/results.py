@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from siamjax.datasets import ResultLayout, dataset_spec
-from siamjax.eval.benchmarks import BenchmarkError
+from siamjax.datasets.benchmark_layout import BenchmarkError
 
 
 def result_paths(root: str, dataset: str, video: str) -> dict:

@@ -23,8 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from siamjax.datasets import Protocol, dataset_spec
+from siamjax.datasets.benchmark_layout import BenchmarkError
 from siamjax.eval import results
-from siamjax.eval.benchmarks import BenchmarkError
 from siamjax.eval.boxes import init_box
 from siamjax.eval.region import vot_overlap
 

@@ -2,7 +2,7 @@
 
 ``template(crops)`` -> features (dict of numpy arrays), ``search(features, crops)`` ->
 (scores (N, S, S, A, 2), deltas (N, S, S, A, 4)) as numpy. The ONNX models are written
-from the JAX model in memory (``siamjax/onnx_export.py``) the first time a batch size
+from the JAX model in memory (``siamjax/export/onnx.py``) the first time a batch size
 (the template model) or a (batch size, search size) (the search model) is used, so one
 network serves the long-term tracker's two search sizes and any batch. Session options:
 every graph optimisation, and ``threads`` intra-op threads (default: the cores this
@@ -56,7 +56,7 @@ class OnnxTrackerNetwork:
         )
 
     def _template_session(self, batch: int):
-        from siamjax.onnx_export import template_onnx_model
+        from siamjax.export.onnx import template_onnx_model
 
         if batch not in self._template_sessions:
             proto, self._feature_names = template_onnx_model(
@@ -66,7 +66,7 @@ class OnnxTrackerNetwork:
         return self._template_sessions[batch]
 
     def _search_session(self, batch: int, instance: int):
-        from siamjax.onnx_export import search_onnx_model
+        from siamjax.export.onnx import search_onnx_model
 
         if (batch, instance) not in self._search_sessions:
             proto = search_onnx_model(

@@ -3,7 +3,7 @@ import os
 import numpy as np
 
 from siamjax import cli
-from siamjax.eval.benchmarks import read_custom
+from siamjax.datasets.benchmark_layout import read_custom
 from siamjax.prep.synthetic import generate
 
 

@@ -10,8 +10,8 @@ import pytest
 from siamjax import cli
 from siamjax.checkpoints import save_variables
 from siamjax.config_loader import load_config
+from siamjax.datasets.benchmark_layout import read_otb
 from siamjax.eval import results
-from siamjax.eval.benchmarks import read_otb
 from siamjax.eval.hp_search import setting_name
 from siamjax.models import build_model, init_variables
 from tests.conftest import config_path

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from siamjax.config_loader import load_config
-from siamjax.eval.benchmarks import read_otb
+from siamjax.datasets.benchmark_layout import read_otb
 from siamjax.integrations.vot_adapter import run_session
 from siamjax.models import build_model, init_variables
 from siamjax.tracking import TrackerNetwork, build_tracker

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from siamjax.datasets.benchmark_layout import Video
 from siamjax.eval import results, vot_metrics
-from siamjax.eval.benchmarks import Video
 from siamjax.eval.region import vot_overlap
 from siamjax.eval.runner import run_sequential
 

@@ -568,7 +568,7 @@ def export_onnx(config, variables, out: str, batch_sizes=(1,)) -> dict:
     import json
 
     from siamjax import fs
-    from siamjax.export import search_sizes
+    from siamjax.export.jax_artifacts import search_sizes
     from siamjax.models import build_model
 
     model = build_model(config.model)  # written in the plain formulation whatever the policy

@@ -86,8 +86,8 @@ def test_track_with_the_toolkit_convention_reproduces_eval(setup):
     --init-convention toolkit`` applies the same shift, so both give the same boxes."""
     import numpy as np
 
+    from siamjax.datasets.benchmark_layout import read_otb
     from siamjax.eval import results
-    from siamjax.eval.benchmarks import read_otb
 
     (video,) = read_otb(str(setup["root"] / "otb"))
     out = str(setup["root"] / "eval_out")
@@ -112,7 +112,7 @@ def test_fps_leaves_out_compilation_and_the_codec_is_named(setup, capsys):
 
     import numpy as np
 
-    from siamjax.demo import run_demo
+    from siamjax.tracking.video import track_video
 
     class SlowFirstCall:
         """A tracker whose first search call takes 1 s, as a compilation does."""
@@ -129,7 +129,7 @@ def test_fps_leaves_out_compilation_and_the_codec_is_named(setup, capsys):
                 time.sleep(1.0)
             return self.state, 0.9
 
-    _, fps = run_demo(SlowFirstCall(), setup["frames"], (50, 40, 28, 36))
+    _, fps = track_video(SlowFirstCall(), setup["frames"], (50, 40, 28, 36))
     assert fps > 50  # 4 tracked frames in well under a second once compiled
     out_path = str(setup["root"] / "codec.mp4")
     assert _track(setup, setup["frames"], "--init", "50,40,28,36", "--out", out_path) == 0

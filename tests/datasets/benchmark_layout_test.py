@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from siamjax.datasets import load_benchmark
-from siamjax.eval import results
-from siamjax.eval.benchmarks import (
+from siamjax.datasets.benchmark_layout import (
     BenchmarkError,
     read_custom,
     read_got10k,
@@ -15,6 +14,7 @@ from siamjax.eval.benchmarks import (
     read_otb,
     read_vot,
 )
+from siamjax.eval import results
 
 
 def _frames(folder, count, first=1, digits=4, extension=".jpg"):

@@ -5,9 +5,10 @@ it as a benchmark (``siamjax eval`` / ``score``), which evaluation protocol appl
 result files go and whether a server takes a submission archive. Code asks the descriptor
 (``dataset_spec(name).protocol is Protocol.RESET``) instead of comparing names.
 
-To add a dataset: write its reader(s) (``siamjax/prep/sources.py`` for the raw training
-layout -> ``RawVideo``s; ``siamjax/eval/benchmarks.py`` for the benchmark layout ->
-``Video``s) and add one ``Dataset`` to ``DATASETS`` below.
+To add a dataset: write its reader(s) (``training_layout.py`` for the raw training
+layout -> ``RawVideo``s; ``benchmark_layout.py`` for the benchmark layout -> ``Video``s)
+and add one ``Dataset`` to ``DATASETS`` below. This package imports only ``siamjax.fs``
+(and numpy, OpenCV): the layers above (``prep``, ``eval``) import it, never the reverse.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import enum
 import os
 from collections.abc import Callable
 
-from siamjax.eval import benchmarks
-from siamjax.prep import sources
+from siamjax.datasets import benchmark_layout, training_layout
 
 
 class Protocol(str, enum.Enum):
@@ -65,29 +65,30 @@ class Dataset:
 
 
 DATASETS = (
-    Dataset("OTB100", aliases=("OTB2015",), read_benchmark=benchmarks.read_otb),
-    Dataset("OTB50", read_benchmark=benchmarks.read_otb),
-    Dataset("LaSOT", aliases=("lasot",), read_raw=sources.read_lasot,
-            read_benchmark=benchmarks.read_lasot),
-    Dataset("GOT-10k", aliases=("got10k",), read_raw=sources.read_got10k,
-            read_benchmark=benchmarks.read_got10k,
+    Dataset("OTB100", aliases=("OTB2015",), read_benchmark=benchmark_layout.read_otb),
+    Dataset("OTB50", read_benchmark=benchmark_layout.read_otb),
+    Dataset("LaSOT", aliases=("lasot",), read_raw=training_layout.read_lasot,
+            read_benchmark=benchmark_layout.read_lasot),
+    Dataset("GOT-10k", aliases=("got10k",), read_raw=training_layout.read_got10k,
+            read_benchmark=benchmark_layout.read_got10k,
             result_layout=ResultLayout.PER_VIDEO_FOLDER, submission=True),
-    Dataset("TrackingNet", aliases=("trackingnet",), read_raw=sources.read_trackingnet,
-            read_benchmark=benchmarks.read_trackingnet, submission=True),
-    *(Dataset(f"VOT{year}", read_benchmark=benchmarks.read_vot, protocol=Protocol.RESET,
+    Dataset("TrackingNet", aliases=("trackingnet",), read_raw=training_layout.read_trackingnet,
+            read_benchmark=benchmark_layout.read_trackingnet, submission=True),
+    *(Dataset(f"VOT{year}", read_benchmark=benchmark_layout.read_vot, protocol=Protocol.RESET,
               result_layout=ResultLayout.VOT_BASELINE) for year in (2016, 2018, 2019)),
-    Dataset("VOT2018-LT", read_benchmark=benchmarks.read_vot, protocol=Protocol.LONG_TERM,
+    Dataset("VOT2018-LT", read_benchmark=benchmark_layout.read_vot, protocol=Protocol.LONG_TERM,
             result_layout=ResultLayout.VOT_LONG_TERM),
-    Dataset("UAV123", read_benchmark=benchmarks.read_uav),
-    Dataset("UAV20L", read_benchmark=lambda data_dir: benchmarks.read_uav(data_dir, "UAV20L")),
-    Dataset("NFS30", read_benchmark=benchmarks.read_nfs),
-    Dataset("NFS240", read_benchmark=lambda data_dir: benchmarks.read_nfs(data_dir, 240)),
-    Dataset("custom", aliases=("synthetic",), read_raw=sources.read_custom,
-            read_benchmark=benchmarks.read_custom),
-    Dataset("vid", read_raw=sources.read_vid),  # ImageNet VID
-    Dataset("det", read_raw=sources.read_det),  # ImageNet DET
-    Dataset("coco", read_raw=sources.read_coco),
-    Dataset("ytbb", read_raw=sources.read_ytbb),  # YouTube-BoundingBoxes
+    Dataset("UAV123", read_benchmark=benchmark_layout.read_uav),
+    Dataset("UAV20L",
+            read_benchmark=lambda data_dir: benchmark_layout.read_uav(data_dir, "UAV20L")),
+    Dataset("NFS30", read_benchmark=benchmark_layout.read_nfs),
+    Dataset("NFS240", read_benchmark=lambda data_dir: benchmark_layout.read_nfs(data_dir, 240)),
+    Dataset("custom", aliases=("synthetic",), read_raw=training_layout.read_custom,
+            read_benchmark=benchmark_layout.read_custom),
+    Dataset("vid", read_raw=training_layout.read_vid),  # ImageNet VID
+    Dataset("det", read_raw=training_layout.read_det),  # ImageNet DET
+    Dataset("coco", read_raw=training_layout.read_coco),
+    Dataset("ytbb", read_raw=training_layout.read_ytbb),  # YouTube-BoundingBoxes
 )  # fmt: skip
 
 _BY_NAME = {name: d for d in DATASETS for name in (d.name, *d.aliases)}
@@ -109,13 +110,13 @@ def dataset_spec(name: str, purpose: str | None = None) -> Dataset:
     return spec
 
 
-def load_benchmark(dataset: str, data_dir: str) -> list[benchmarks.Video]:
+def load_benchmark(dataset: str, data_dir: str) -> list[benchmark_layout.Video]:
     """Reads ``data_dir`` in ``dataset``'s official layout; a pysot ``<dataset>.json`` in
     ``data_dir`` takes precedence (it fixes pysot's exact frame lists)."""
     try:
         spec = dataset_spec(dataset, "eval")
     except UnknownDataset as error:
-        raise benchmarks.BenchmarkError(str(error)) from None
+        raise benchmark_layout.BenchmarkError(str(error)) from None
     if os.path.isfile(os.path.join(data_dir, f"{dataset}.json")):
-        return benchmarks.read_pysot_json(data_dir, dataset)
+        return benchmark_layout.read_pysot_json(data_dir, dataset)
     return spec.read_benchmark(data_dir)

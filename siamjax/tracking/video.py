@@ -1,4 +1,4 @@
-"""``siamjax track``: run a tracker over a video file, a folder of frames or a camera.
+"""Tracks a video file, a folder of frames or a camera (the `siamjax track` command).
 
 Frames are read lazily; the annotated video and the box file (OTB result format: one
 ``x,y,w,h`` line per frame, the first being the init box) are written as it goes.
@@ -142,7 +142,7 @@ def _stderr_silenced():
         os.close(saved)
 
 
-def run_demo(tracker, source: str, init_box=None, out_video=None, boxes_path=None, show=False):
+def track_video(tracker, source: str, init_box=None, out_video=None, boxes_path=None, show=False):
     """Tracks the source's frames; returns (boxes (N, 4), mean tracking fps).
 
     The first search call is compiled before the clock starts (a warm-up on the first
