@@ -166,3 +166,18 @@ def test_siamjax_never_imports_data_prep():
         if any(name.split(".")[0] == "data_prep" for name in _imports(path))
     )
     assert offenders == []
+
+
+def test_the_datasets_package_imports_only_fs_numpy_and_the_standard_library():
+    import sys
+
+    allowed = {"siamjax.fs", "numpy"} | set(sys.stdlib_module_names)
+    for module, path in _modules().items():
+        if module.startswith("siamjax.datasets"):
+            outside = {
+                name
+                for name in _imports(path)
+                if not name.startswith("siamjax.datasets") and name != "__future__.annotations"
+            }
+            roots = {name if name.startswith("siamjax") else name.split(".")[0] for name in outside}
+            assert roots <= allowed, (module, sorted(roots - allowed))

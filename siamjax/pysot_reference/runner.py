@@ -141,6 +141,18 @@ def calibrate_batch_norm(model, exemplar: int, instance: int, steps: int = 2) ->
     model.eval()
 
 
+def scale_pysot_loc_head(torch_model, factor: float = 0.05) -> None:
+    """Scales pysot's last box conv(s) (``loc.head.3``) so random weights predict deltas
+    of a trained model's magnitude (|d| < 1) instead of ~4, whose exp() would make the
+    tracker's boxes jump by the float32 rounding of either network alone."""
+    torch = require_pysot()
+    with torch.no_grad():
+        for name, module in torch_model.rpn_head.named_modules():
+            if name.endswith("loc.head.3"):
+                module.weight.mul_(factor)
+                module.bias.mul_(factor)
+
+
 def nchw(images: np.ndarray):
     torch = require_pysot()
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))

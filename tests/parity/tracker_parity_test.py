@@ -21,6 +21,7 @@ from tests.parity.reference_runner import (
     calibrate_batch_norm,
     converted_variables,
     require_pysot,
+    scale_pysot_loc_head,
     video_frames,
 )
 
@@ -61,7 +62,7 @@ def _run_both(experiment, config_name, frames, init_box, tmp_path, track_overrid
     torch = require_pysot()
     torch_model, cfg = build_pysot_model(experiment, seed=3)
     calibrate_batch_norm(torch_model, cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE)
-    _scale_box_head(torch_model, torch)
+    scale_pysot_loc_head(torch_model)  # deltas of a trained model's magnitude
     overrides = []
     for key, value in (track_overrides or {}).items():
         setattr(cfg.TRACK, key.upper(), value)
@@ -90,20 +91,6 @@ def _run_both(experiment, config_name, frames, init_box, tmp_path, track_overrid
         box, score = tracker.track(frame)
         ours.append((box, score, tracker.state.lost))
     return reference, ours
-
-
-def _scale_box_head(torch_model, torch, factor=0.05):
-    """Scales the last loc conv so deltas have a trained model's magnitude (|d| < 1).
-
-    Random weights give deltas of magnitude ~4; the float32 rounding of both networks
-    (relative ~2e-5) then alone moves boxes by ~1e-3 px. Trained trackers predict small
-    deltas, and so does this scaled head.
-    """
-    with torch.no_grad():
-        for name, module in torch_model.rpn_head.named_modules():
-            if name.endswith("loc.head.3"):
-                module.weight.mul_(factor)
-                module.bias.mul_(factor)
 
 
 def _assert_same_trajectory(reference, ours, check_lost=False, tolerance_px=1e-3):
