@@ -43,7 +43,14 @@ def test_render_and_apply_blocks():
         "zoo_small": {"seconds": 441.5, "machine": "2 cores (X)"},
     }  # fmt: skip
     blocks = script.render(measured)
-    assert blocks["quickstart-time"] == "8 min 4 s on 2 cores (X), install excluded"
+    assert blocks["quickstart-time"] == (
+        "8 min 4 s, the median of 1 fresh-clone run (8 min 4 s) on 2 cores (X), install excluded"
+    )
+    measured["quickstart"].update(runs=[470.0, 498.8], pairs_per_s=[19.5, 18.25])
+    assert script.render(measured)["quickstart-time"] == (
+        "8 min 4 s, the median of 2 fresh-clone runs (7 min 50 s, 8 min 19 s; training at "
+        "18.25-19.5 pairs/s) on 2 cores (X), install excluded"
+    )
     assert "| trained | 0.612 | 0.800 | 0.750 |" in blocks["quickstart-table"]
     assert blocks["zoo-time"] == (
         "50 min 0 s on 2 cores (X) (6 runs: 2 variants x 3 seeds, 450 steps each, "

@@ -38,7 +38,9 @@ from siamjax.data.sources import DataError
 _POLL_SECONDS = 1.0
 
 
-MAX_DEFAULT_WORKERS = 16  # ~4000 pairs/s; each worker holds its own copy of the index
+# More workers than this rarely pays: each holds its own copy of the index, and 16 feed
+# more pairs than one host's chips take (benchmarks/README.md, input pipeline).
+MAX_DEFAULT_WORKERS = 16
 
 
 def usable_cores() -> int:
@@ -68,8 +70,9 @@ def default_workers() -> int:
     return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
-# Samples in flight per host that read from a URL (a bucket): at 50 ms a read and two
-# reads a sample, 256 keep ~2,500 samples/s of reads going (benchmarks/bucket_input.py).
+# Samples in flight per host that read from a URL (a bucket): a bucket read takes tens of
+# milliseconds and a sample makes two, so hundreds must be in flight to keep a host fed
+# (benchmarks/bucket_input.py measures it).
 URL_SAMPLES_IN_FLIGHT = 256
 
 

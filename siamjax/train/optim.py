@@ -170,7 +170,7 @@ def scheduled_sgd(
             # gives a zero update. Written so that the new parameter reads the new trace
             # rather than selecting old values afterwards, which would read both old
             # buffers in both outputs and make XLA copy every donated one for the whole
-            # step (r50 layer2-4 step temporaries +65 MB).
+            # step (more peak memory: benchmarks/train_step.py).
             active = jnp.logical_and(freeze.active(group, step), apply)
             direction = jnp.where(active, grad * clip_factor + weight_decay * param, 0.0)
             new_trace = momentum * jnp.where(reset, 0.0, trace) + direction

@@ -1,6 +1,6 @@
 """The train step: one pure function, jitted once per phase over a device ``Mesh``.
 
-    state = init_train_state(model, config, rng)
+    state = init_train_state(variables, optimizer, seed)
     step_fn = make_train_step(model, config, optimizer, mesh, phase)
     state, metrics = step_fn(state, batch)      # batch sharded over the 'data' axis
 
