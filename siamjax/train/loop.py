@@ -17,10 +17,12 @@ the same pair stream (``data_seed``) and differs only in its initialisation and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import time
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,12 +35,12 @@ from siamjax.models import build_model, init_variables
 from siamjax.train import checkpointing
 from siamjax.train.host_memory import release_after_compile, release_freed_memory
 from siamjax.train.optim import iterations_per_epoch, make_optimizer
+from siamjax.train.phase import Phase, phase_index
 from siamjax.train.runtime_tools import ProfileWindow, enable_compilation_cache
 from siamjax.train.step import (
     TrainState,
     batch_sharding,
     bn_groups_span_devices,
-    compile_train_step,
     data_mesh,
     fit_momentum_to_phase,
     init_train_state,
@@ -266,6 +268,178 @@ def _global_batch(local_batch: dict, sharding) -> dict:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What one invocation of ``train`` works with (``_set_up``)."""
+
+    config: Any
+    workdir: str
+    model: Any
+    policy: Any
+    optimizer: Any
+    group_rates: dict
+    mesh: Any
+    manager: Any
+    global_batch: int
+    local_batch: int
+    steps_per_epoch: int
+    unfreeze_step: int
+    last_step: int
+    seeds: tuple | None
+    is_main: bool
+
+    @property
+    def members(self) -> int | None:
+        return None if self.seeds is None else len(self.seeds)
+
+    def say(self, text: str) -> None:
+        if self.is_main:
+            print(text, flush=True)
+
+
+def _set_up(config, workdir: str, devices, max_steps, seeds) -> _Run:
+    """Model, mesh, optimiser and checkpoint manager of a run; checks the batch layout."""
+    train_config = config.train
+    policy = resolve_policy(config)
+    global_batch = int(train_config.batch_size)
+    mesh = data_mesh(mesh_devices(devices, global_batch))
+    device_count = mesh.devices.size
+    if global_batch % device_count or global_batch % int(train_config.bn_group_size):
+        raise ValueError(
+            f"train.batch_size {global_batch} must be a multiple of the device count "
+            f"({device_count}) and of train.bn_group_size ({train_config.bn_group_size})"
+        )
+    if bn_groups_span_devices(global_batch, device_count, int(train_config.bn_group_size)):
+        warnings.warn(bn_group_warning(global_batch, device_count, train_config), stacklevel=3)
+    steps_per_epoch = iterations_per_epoch(config)
+    optimizer, group_rates = make_optimizer(config)
+    manager = checkpointing.checkpoint_manager(
+        workdir, int(train_config.keep_checkpoints), steps_per_epoch
+    )
+    return _Run(
+        config=config,
+        workdir=workdir,
+        model=build_model(config.model, policy.formulation),
+        policy=policy,
+        optimizer=optimizer,
+        group_rates=group_rates,
+        mesh=mesh,
+        manager=manager,
+        global_batch=global_batch,
+        local_batch=global_batch // jax.process_count(),
+        steps_per_epoch=steps_per_epoch,
+        unfreeze_step=int(train_config.backbone.train_epoch) * steps_per_epoch,
+        last_step=total_steps(config) if max_steps is None else int(max_steps),
+        seeds=None if seeds is None else tuple(seeds),
+        is_main=jax.process_index() == 0,
+    )
+
+
+def _build_phase(run: _Run, index: int) -> Phase:
+    """The phase ``index``, its step compiled from the state's and batch's shapes."""
+    started = time.time()
+    phase = Phase.build(run.model, run.config, run.optimizer, run.mesh, index, run.policy,
+                        run.members)  # fmt: skip
+    run.say(f"compiled in {time.time() - started:.0f} s")
+    release_after_compile(run.policy.trim_host_memory)  # the compiler's garbage
+    return phase
+
+
+def _start_state(run: _Run):
+    """(state, input position): fresh, or the newest checkpoint's."""
+    if run.seeds is None:
+        state = single_state(run.model, run.config, run.optimizer, run.mesh, 0, policy=run.policy)
+    else:
+        state = ensemble_state(run.model, run.config, run.optimizer, run.mesh, 0, run.seeds,
+                               run.policy)  # fmt: skip
+    if run.policy.trim_host_memory:
+        release_freed_memory()  # initialisation's garbage
+    restored = checkpointing.restore_latest(run.manager, state)
+    if restored is None:
+        return state, 0
+    state, input_state = restored
+    if int(input_state.get("per_host_batch", run.local_batch)) != run.local_batch:
+        raise ValueError(
+            f"{run.workdir}: checkpoint was written with {input_state['per_host_batch']} "
+            f"samples per host and step, this run uses {run.local_batch}; the input stream "
+            "would differ. Use the original batch size and process count."
+        )
+    position = int(input_state["position"])
+    run.say(f"resumed {run.workdir} at step {state_step(state)} (input position {position})")
+    return state, position
+
+
+def _batch_reader(run: _Run, position: int, batch_source):
+    """(``next_batch(position) -> (position, local batch)``, iterator to close or None)."""
+    if batch_source is not None:
+        return (lambda position: batch_source(position, run.local_batch)), None
+    from siamjax.data.pipeline import pair_iterator
+
+    iterator = pair_iterator(run.config.input, data_seed(run.config), run.local_batch, position)
+    run.say(f"input: {iterator.describe()}")
+
+    def next_batch(position):
+        batch = next(iterator)
+        return iterator.position, batch
+
+    return next_batch, iterator
+
+
+def _log_window(run: _Run, logger, window, step: int, rate: float) -> list:
+    """Logs the steps of ``window`` (one transfer); returns their (step, loss) entries."""
+    fetched = _fetch(window)
+    first = fetched[0][1]
+    # An ensemble's scalars are means over its members; its members' losses are logged
+    # one by one as well.
+    scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in first}
+    scalars["skipped"] = float(np.sum(fetched[-1][1]["skipped"]))
+    for index, seed in enumerate(run.seeds or ()):
+        scalars[f"loss/seed_{seed}"] = float(np.mean([m["loss"][index] for _, m in fetched]))
+    for group, rate_fn in run.group_rates.items():
+        scalars[f"lr/{group}"] = float(rate_fn(step - 1))
+    scalars["pairs_per_s"] = rate * run.global_batch
+    logger.log(step, scalars, (
+        f"step {step}/{run.last_step} epoch {(step - 1) // run.steps_per_epoch} "
+        f"loss {scalars['total_loss']:.4f} (cls {scalars['cls_loss']:.4f} "
+        f"loc {scalars['loc_loss']:.4f}) lr {scalars['lr/head']:.2e} "
+        f"|g| {scalars['grad_norm']:.2f} {scalars['pairs_per_s']:.1f} pairs/s "
+        f"ETA {_eta((run.last_step - step) / max(rate, 1e-9))}"
+    ))  # fmt: skip
+    return [(done, _loss_entry(values)) for done, values in fetched]
+
+
+def _save_due(run: _Run, step: int, preempted: bool) -> bool:
+    checkpoint_every = int(run.config.train.checkpoint_every)
+    return (step % checkpoint_every == 0 or step % run.steps_per_epoch == 0
+            or step == run.last_step or preempted)  # fmt: skip
+
+
+def _summary(run: _Run, state, step: int, losses: list, status: str, compiles: int) -> dict:
+    """Writes the final model(s) of a finished run and returns ``train``'s summary."""
+    model_dir, model_dirs = None, None
+    if status == "finished" and run.seeds is None:
+        model_dir = export_model(state, run.workdir)
+        run.say(f"model written to {model_dir}")
+    elif status == "finished":
+        model_dirs = {
+            seed: export_model(member_state(state, index), run.workdir, f"model_seed{seed}")
+            for index, seed in enumerate(run.seeds)
+        }
+        run.say(f"models written to {', '.join(model_dirs.values())}")
+    skipped = jax.device_get(state.skipped)
+    summary = {
+        "step": step,
+        "losses": losses,
+        "skipped": int(skipped) if run.seeds is None else [int(x) for x in skipped],
+        "status": status,
+        "model_dir": model_dir,
+        "step_compiles": compiles,
+    }
+    if run.seeds is not None:
+        summary["model_dirs"] = model_dirs
+    return summary
+
+
 def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
           devices=None, stop_after: int | None = None, seeds=None) -> dict:  # fmt: skip
     """Trains (or resumes) and returns a summary.
@@ -288,215 +462,62 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
       ensemble each loss and ``skipped`` is a list over members, and ``model_dir`` is
       ``None`` with ``model_dirs`` = {seed: directory} instead.
     """
-    train_config = config.train
-    policy = resolve_policy(config)
-    model = build_model(config.model, policy.formulation)
-    global_batch = int(train_config.batch_size)
-    mesh = data_mesh(mesh_devices(devices, global_batch))
-    device_count = mesh.devices.size
-    if global_batch % device_count or global_batch % int(train_config.bn_group_size):
-        raise ValueError(
-            f"train.batch_size {global_batch} must be a multiple of the device count "
-            f"({device_count}) and of train.bn_group_size ({train_config.bn_group_size})"
-        )
-    if bn_groups_span_devices(global_batch, device_count, int(train_config.bn_group_size)):
-        warnings.warn(bn_group_warning(global_batch, device_count, train_config), stacklevel=2)
-    process_count = jax.process_count()
-    local_batch = global_batch // process_count
-    steps_per_epoch = iterations_per_epoch(config)
-    last_step = total_steps(config) if max_steps is None else int(max_steps)
-
+    run = _set_up(config, workdir, devices, max_steps, seeds)
     # Before the first compile: a restarted job loads its compiled steps from here.
-    cache = enable_compilation_cache(train_config.get("compilation_cache", "auto"), workdir)
-    profile = ProfileWindow(train_config.get("profile_steps", ""), workdir)
-    optimizer, group_rates = make_optimizer(config)
-    unfreeze_step = int(train_config.backbone.train_epoch) * steps_per_epoch
-    manager = checkpointing.checkpoint_manager(
-        workdir, int(train_config.keep_checkpoints), steps_per_epoch
-    )
-    # The first phase's step is compiled from shapes before any array exists, so the
-    # compiler's memory does not add to the state's (siamjax/train/step.py).
-    first_phase = int((manager.latest_step() or 0) >= unfreeze_step)
-    is_main = jax.process_index() == 0
-    if is_main:
-        print(f"backend policy: {policy.describe()}", flush=True)
-        print(f"compilation cache: {cache or 'off'}", flush=True)
-        print(f"compiling the train step (phase {first_phase}, {mesh.devices.size} devices); "
-              "the first log line follows the first steps", flush=True)  # fmt: skip
-    started_compile = time.time()
-    members = None if seeds is None else len(seeds)
-    precompiled = compile_train_step(
-        model, config, optimizer, mesh, first_phase, policy=policy, members=members
-    )
-    if is_main:
-        print(f"compiled in {time.time() - started_compile:.0f} s", flush=True)
-    release_after_compile(policy.trim_host_memory)
-
-    # Fitted to the phase again (after a restore, at the unfreeze) before each compile.
-    if seeds is None:
-        state = single_state(model, config, optimizer, mesh, 0, policy=policy)
-    else:
-        state = ensemble_state(model, config, optimizer, mesh, 0, seeds, policy)
-    if policy.trim_host_memory:
-        release_freed_memory()  # initialisation's garbage
-
-    position = 0
-    restored = checkpointing.restore_latest(manager, state)
-    if restored is not None:
-        state, input_state = restored
-        if int(input_state.get("per_host_batch", local_batch)) != local_batch:
-            raise ValueError(
-                f"{workdir}: checkpoint was written with {input_state['per_host_batch']} "
-                f"samples per host and step, this run uses {local_batch}; the input stream "
-                "would differ. Use the original batch size and process count."
-            )
-        position = int(input_state["position"])
-    step = state_step(state)
-    if is_main and restored is not None:
-        print(f"resumed {workdir} at step {step} (input position {position})", flush=True)
-
-    iterator = None
-    if batch_source is None:
-        from siamjax.data.pipeline import pair_iterator
-
-        iterator = pair_iterator(config.input, data_seed(config), local_batch, position)
-        if is_main:
-            print(f"input: {iterator.describe()}", flush=True)
-
-        def next_batch(position):
-            batch = next(iterator)
-            return iterator.position, batch
-    else:
-
-        def next_batch(position):
-            return batch_source(position, local_batch)
-
-    step_fn, step_phase = None, None
-    compiles = 1  # step compilations of this invocation (tests: the shapes-only one is used)
-    sharding = batch_sharding(mesh)
-    logger = _Logger(workdir, is_main, bool(train_config.tensorboard), step)
-    losses = []
-    window = []
-    status = "finished"
-    started = time.time()
-    first_step = step
-    invocation_steps = 0
+    cache = enable_compilation_cache(config.train.get("compilation_cache", "auto"), workdir)
+    profile = ProfileWindow(config.train.get("profile_steps", ""), workdir)
+    # The first phase is compiled from shapes before any array exists, so the compiler's
+    # memory does not add to the state's (siamjax/train/step.py).
+    index = phase_index(run.manager.latest_step() or 0, run.unfreeze_step)
+    run.say(f"backend policy: {run.policy.describe()}\ncompilation cache: {cache or 'off'}\n"
+            f"compiling the train step (phase {index}, {run.mesh.devices.size} devices); "
+            "the first log line follows the first steps")  # fmt: skip
+    phase, compiles = _build_phase(run, index), 1
+    state, position = _start_state(run)
+    step = first_step = state_step(state)
+    next_batch, iterator = _batch_reader(run, position, batch_source)
+    sharding = batch_sharding(run.mesh)
+    logger = _Logger(workdir, run.is_main, bool(config.train.tensorboard), step)
+    losses, window, status, started, fitted = [], [], "finished", time.time(), None
     try:
         with Preemption() as preemption:
-            while step < last_step:
-                phase = int(step >= unfreeze_step)
+            while step < run.last_step:
                 position, local = next_batch(position)
                 batch = _global_batch(local, sharding)
-                if phase != step_phase:
-                    step_fn = None  # the previous phase's executable and its buffers
-                    state = fit_momentum_to_phase(state, config, phase, mesh, members)
-                    if precompiled is not None and phase == first_phase:
-                        step_fn = precompiled
-                    else:
-                        if is_main:
-                            print(f"compiling the train step (phase {phase})", flush=True)
-                        step_fn = compile_train_step(
-                            model, config, optimizer, mesh, phase, state, batch, policy, members
-                        )
-                        compiles += 1
-                        # the compiler's garbage, before stepping
-                        release_after_compile(policy.trim_host_memory)
-                    step_phase = phase
+                index = phase_index(step, run.unfreeze_step)
+                if index != phase.index:
+                    phase = None  # the previous phase's executable and its buffers
+                    run.say(f"compiling the train step (phase {index})")
+                    phase, compiles = _build_phase(run, index), compiles + 1
+                if fitted is not phase:  # entering the phase: its momentum buffers
+                    state, fitted = phase.fit(state), phase
                 profile.before_step(step + 1)
-                try:
-                    state, metrics = step_fn(state, batch)
-                except TypeError as error:
-                    # The shapes-only compile did not match the real arrays (nothing was
-                    # donated yet): compile for them instead, and say so.
-                    if precompiled is None or "Argument types differ" not in str(error):
-                        raise
-                    warnings.warn(f"recompiling the train step: {error}", stacklevel=2)
-                    step_fn = compile_train_step(
-                        model, config, optimizer, mesh, phase, state, batch, policy, members
-                    )
-                    compiles += 1
-                    state, metrics = step_fn(state, batch)
-                precompiled = None
+                state, metrics = phase.step(state, batch)
                 step += 1
                 profile.after_step(step, metrics)
-                invocation_steps += 1
-                # Metrics stay on device until a log line: fetching every step would make the
-                # host wait for each step instead of queueing the next one.
+                # Metrics stay on device until a log line: fetching every step would make
+                # the host wait for each step instead of queueing the next one.
                 window.append((step, metrics))
-                epoch_end = step % steps_per_epoch == 0
-                if step % int(train_config.log_every) == 0 or step == last_step:
-                    fetched = _fetch(window)
-                    losses += [(done, _loss_entry(values)) for done, values in fetched]
-                    elapsed = time.time() - started
-                    rate = (step - first_step) / max(elapsed, 1e-9)
-                    first = fetched[0][1]
-                    # An ensemble's scalars are means over its members too; its members'
-                    # losses are logged one by one as well.
-                    scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in first}
-                    scalars["skipped"] = float(np.sum(fetched[-1][1]["skipped"]))
-                    if members is not None:
-                        for index, seed in enumerate(seeds):
-                            scalars[f"loss/seed_{seed}"] = float(
-                                np.mean([m["loss"][index] for _, m in fetched])
-                            )
-                    for group, rate_fn in group_rates.items():
-                        scalars[f"lr/{group}"] = float(rate_fn(step - 1))
-                    scalars["pairs_per_s"] = rate * global_batch
-                    line = (
-                        f"step {step}/{last_step} epoch {(step - 1) // steps_per_epoch} "
-                        f"loss {scalars['total_loss']:.4f} (cls {scalars['cls_loss']:.4f} "
-                        f"loc {scalars['loc_loss']:.4f}) lr {scalars['lr/head']:.2e} "
-                        f"|g| {scalars['grad_norm']:.2f} {scalars['pairs_per_s']:.1f} pairs/s "
-                        f"ETA {_eta((last_step - step) / max(rate, 1e-9))}"
-                    )
-                    logger.log(step, scalars, line)
+                if step % int(config.train.log_every) == 0 or step == run.last_step:
+                    rate = (step - first_step) / max(time.time() - started, 1e-9)
+                    losses += _log_window(run, logger, window, step, rate)
                     window = []
                 preempted = preemption.should_stop(step)
-                if (
-                    step % int(train_config.checkpoint_every) == 0
-                    or epoch_end
-                    or step == last_step
-                    or preempted
-                ):
-                    input_state = {"position": position, "per_host_batch": local_batch}
-                    checkpointing.save(manager, state, input_state)
-                if preempted:
-                    status = "preempted"
-                    break
-                if stop_after is not None and invocation_steps >= stop_after:
-                    status = "stopped"
+                if _save_due(run, step, preempted):
+                    input_state = {"position": position, "per_host_batch": run.local_batch}
+                    checkpointing.save(run.manager, state, input_state)
+                if preempted or (stop_after is not None and step - first_step >= stop_after):
+                    status = "preempted" if preempted else "stopped"
                     break
     finally:
         profile.stop()  # a run that ends inside the window still writes its trace
         if iterator is not None:
             iterator.close()  # stops the input workers
     losses += [(done, _loss_entry(values)) for done, values in _fetch(window)]
-    manager.wait_until_finished()
+    run.manager.wait_until_finished()
     logger.close()
-    model_dir, model_dirs = None, None
-    if status == "finished" and seeds is None:
-        model_dir = export_model(state, workdir)
-        if is_main:
-            print(f"model written to {model_dir}", flush=True)
-    elif status == "finished":
-        model_dirs = {
-            seed: export_model(member_state(state, index), workdir, f"model_seed{seed}")
-            for index, seed in enumerate(seeds)
-        }
-        if is_main:
-            print(f"models written to {', '.join(model_dirs.values())}", flush=True)
-    manager.close()
-    skipped = jax.device_get(state.skipped)
-    summary = {
-        "step": step,
-        "losses": losses,
-        "skipped": int(skipped) if seeds is None else [int(x) for x in skipped],
-        "status": status,
-        "model_dir": model_dir,
-        "step_compiles": compiles,
-    }
-    if seeds is not None:
-        summary["model_dirs"] = model_dirs
+    summary = _summary(run, state, step, losses, status, compiles)
+    run.manager.close()
     return summary
 
 

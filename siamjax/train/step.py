@@ -119,7 +119,7 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def _backbone_mode(config, phase: int):
+def backbone_mode_of(config, phase: int):
     """Backbone BatchNorm mode of the model call: running statistics while frozen, then
     batch statistics in the trained layers (docs/parity.md §7.3)."""
     return False if phase == 0 else tuple(config.train.backbone.train_layers)
@@ -146,6 +146,43 @@ def _frozen_backbone(model, variables, images: jax.Array):
     return jax.lax.stop_gradient(jax.lax.map(one, images))
 
 
+def _group_loss_fn(model, variables, train, separate_backbone: bool, backbone_mode):
+    """``group_loss(template, search, targets) -> (loss, (terms, batch_stats))`` of one
+    BatchNorm group, the network run as its phase and backend policy say."""
+
+    def group_loss(template, search, group_targets):
+        if separate_backbone:
+            # Inside the group vmap, each lax.map step runs one sample of every group:
+            # with groups spread over devices, one sample per device per step.
+            outputs, updates = model.apply(
+                variables,
+                _frozen_backbone(model, variables, template),
+                _frozen_backbone(model, variables, search),
+                train=True,
+                method=SiamRPN.head_outputs,
+                mutable=["batch_stats"],
+            )
+        else:
+            outputs, updates = model.apply(
+                variables,
+                template,
+                search,
+                train=True,
+                backbone_train=backbone_mode,
+                mutable=["batch_stats"],
+            )
+        loss, terms = total_loss(
+            outputs,
+            group_targets,
+            float(train.cls_weight),
+            float(train.loc_weight),
+            bool(train.single_anchor_is_empty),
+        )
+        return loss, (terms, updates["batch_stats"])
+
+    return group_loss
+
+
 def make_loss_fn(model, config, phase: int, policy: BackendPolicy | None = None):
     """``loss_fn(params, batch_stats, batch, rng) -> (loss, (metrics, new_batch_stats))``.
 
@@ -157,7 +194,7 @@ def make_loss_fn(model, config, phase: int, policy: BackendPolicy | None = None)
     train = config.train
     group_size = int(train.bn_group_size)
     compute_dtype = jnp.dtype(str(train.compute_dtype))  # float32, bfloat16 (float64: checks)
-    backbone_mode = _backbone_mode(config, phase)
+    backbone_mode = backbone_mode_of(config, phase)
     separate_backbone = phase == 0 and policy.frozen_backbone == "by_sample"
     model = policy.with_remat(model, phase)
 
@@ -183,35 +220,7 @@ def make_loss_fn(model, config, phase: int, policy: BackendPolicy | None = None)
         template = model_images(batch, "template").astype(compute_dtype)
         search = model_images(batch, "search").astype(compute_dtype)
 
-        def group_loss(template, search, group_targets):
-            if separate_backbone:
-                # Inside the group vmap, each lax.map step runs one sample of every group:
-                # with groups spread over devices, one sample per device per step.
-                outputs, updates = model.apply(
-                    variables,
-                    _frozen_backbone(model, variables, template),
-                    _frozen_backbone(model, variables, search),
-                    train=True,
-                    method=SiamRPN.head_outputs,
-                    mutable=["batch_stats"],
-                )
-            else:
-                outputs, updates = model.apply(
-                    variables,
-                    template,
-                    search,
-                    train=True,
-                    backbone_train=backbone_mode,
-                    mutable=["batch_stats"],
-                )
-            loss, terms = total_loss(
-                outputs,
-                group_targets,
-                float(train.cls_weight),
-                float(train.loc_weight),
-                bool(train.single_anchor_is_empty),
-            )
-            return loss, (terms, updates["batch_stats"])
+        group_loss = _group_loss_fn(model, variables, train, separate_backbone, backbone_mode)
 
         def grouped(x):
             return x.reshape((batch_size // group_size, group_size) + x.shape[1:])
