@@ -62,6 +62,17 @@ def context_size(size_wh, context_amount: float) -> float:
     return math.sqrt((width + context) * (height + context))
 
 
+def crop_window(centre_xy, original_size: float) -> tuple[int, int, int]:
+    """(x_min, y_min, side): the integer frame pixels ``get_subwindow`` crops, pysot's
+    rounding of a window of side ``original_size`` (integer-valued) around ``centre_xy``."""
+    side = int(original_size)
+    if side < 1:
+        raise ValueError(f"crop side must be at least 1 pixel, got {original_size!r}")
+    half = (original_size + 1) / 2
+    return (int(np.floor(centre_xy[0] - half + 0.5)), int(np.floor(centre_xy[1] - half + 0.5)),
+            side)  # fmt: skip
+
+
 def get_subwindow(
     image_bgr: np.ndarray,
     centre_xy,
@@ -81,13 +92,8 @@ def get_subwindow(
     Returns:
       (model_size, model_size, 3) float32 crop, BGR 0-255.
     """
-    side = int(original_size)
-    if side < 1:
-        raise ValueError(f"crop side must be at least 1 pixel, got {original_size!r}")
+    x_min, y_min, side = crop_window(centre_xy, original_size)
     height, width = image_bgr.shape[:2]
-    half = (original_size + 1) / 2
-    x_min = int(np.floor(centre_xy[0] - half + 0.5))
-    y_min = int(np.floor(centre_xy[1] - half + 0.5))
     x_max, y_max = x_min + side - 1, y_min + side - 1
     if x_min >= 0 and y_min >= 0 and x_max < width and y_max < height:
         patch = image_bgr[y_min : y_max + 1, x_min : x_max + 1]
