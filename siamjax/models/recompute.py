@@ -10,7 +10,8 @@ exists, on every backend. Units of a chain are tied to each other in turn, so th
 recomputations do not pile up either. Values and gradients are unchanged.
 
 Modules use ``call_recomputed`` / ``call_recomputed_chain`` (ResNet blocks, adjust
-layers, RPN branches), switched on by ``config.train.remat`` (``train/step.py``).
+layers, RPN branches), switched on per phase by the backend policy (``config.backend.remat``,
+``BackendPolicy.with_remat`` in ``siamjax/backend.py``).
 """
 
 from __future__ import annotations
