@@ -197,6 +197,9 @@ def test_detached_workers_survive_the_launcher_and_answer_status_logs_stop(pod):
         ["bash", LAUNCHER, "start", "my-tpu", "zone", "configs/x.py", str(pod.workdir)],
         env=pod.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
+        # An ssh session's shell takes SIGHUP's default action; a test run started under
+        # nohup would hand the launcher an ignored SIGHUP, which bash cannot un-ignore.
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.time() + 30
     while not all((pod.workdir / "logs" / f"worker-w{w}.pid").exists() for w in range(WORKERS)):
