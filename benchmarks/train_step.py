@@ -58,7 +58,7 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
         batch_sharding,
         compile_train_step,
         data_mesh,
-        fit_momentum_to_phase,
+        enter_phase,
         init_train_state,
         replicated,
     )
@@ -83,7 +83,7 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
     )
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     del variables
-    state = fit_momentum_to_phase(state, config, phase, mesh)
+    state = enter_phase(state, optimizer, config, phase, mesh)
     if policy.trim_host_memory:
         release_freed_memory()
     batch_arrays = random_batch(batch, int(config.input.exemplar_size),

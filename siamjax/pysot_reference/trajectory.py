@@ -173,7 +173,7 @@ def _siamjax_trajectory(config, variables, batches, seed):
     from siamjax.train.optim import iterations_per_epoch, make_optimizer
     from siamjax.train.step import (
         data_mesh,
-        fit_momentum_to_phase,
+        enter_phase,
         init_train_state,
         make_train_step,
         replicated,
@@ -192,7 +192,7 @@ def _siamjax_trajectory(config, variables, batches, seed):
     for step, batch in enumerate(batches):
         phase = int(step >= unfreeze_step)
         if phase != step_phase:  # as siamjax.train.loop.train does at the unfreeze
-            state = fit_momentum_to_phase(state, config, phase, mesh)
+            state = enter_phase(state, optimizer, config, phase, mesh)
             step_fn = make_train_step(model, config, optimizer, mesh, phase, policy)
             step_phase = phase
         state, metrics = step_fn(state, batch)

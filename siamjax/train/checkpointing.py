@@ -26,8 +26,7 @@ def checkpoint_manager(workdir: str, keep: int, steps_per_epoch: int) -> ocp.Che
     return ocp.CheckpointManager(
         fs.join(fs.absolute(workdir), "checkpoints"),
         options=options,
-        # Handlers named up front so a fresh process can read a checkpoint's metadata
-        # (the shapes of its momentum buffers) before restoring it.
+        # Handlers named up front so a fresh process can read a checkpoint's metadata.
         item_handlers={
             "state": ocp.StandardCheckpointHandler(),
             "input": ocp.JsonCheckpointHandler(),
@@ -53,7 +52,9 @@ def save(manager: ocp.CheckpointManager, state: TrainState, input_state: dict) -
 def restore_latest(manager: ocp.CheckpointManager, template: TrainState):
     """(state, input_state) of the newest checkpoint, or None.
 
-    ``template``: a TrainState of arrays (or ShapeDtypeStructs) with the target shardings.
+    ``template``: a TrainState of arrays (or ShapeDtypeStructs) with the target shardings,
+    its optimiser state laid out for the phase of the checkpoint's last step
+    (``saved_phase``): a phase's momentum covers that phase's trained parameters only.
     """
     step = manager.latest_step()
     if step is None:
@@ -62,7 +63,6 @@ def restore_latest(manager: ocp.CheckpointManager, template: TrainState):
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
         template._asdict(),
     )
-    abstract["opt_state"] = _saved_buffer_shapes(manager, step, abstract["opt_state"])
     restored = manager.restore(
         step,
         args=ocp.args.Composite(
@@ -70,25 +70,3 @@ def restore_latest(manager: ocp.CheckpointManager, template: TrainState):
         ),
     )
     return TrainState(**restored["state"]), dict(restored["input"])
-
-
-def _saved_buffer_shapes(manager: ocp.CheckpointManager, step: int, abstract_opt_state):
-    """``abstract_opt_state`` with the shapes the checkpoint holds.
-
-    Momentum buffers of parameters not trained in the saved step's phase are scalar
-    placeholders (``step.fit_momentum_to_phase``); the caller fits the restored state
-    to its phase, so either layout restores.
-    """
-    try:
-        saved_tree = manager.item_metadata(step)["state"].tree["opt_state"]
-    except (KeyError, AttributeError, TypeError):
-        return abstract_opt_state
-    saved = jax.tree_util.tree_leaves(saved_tree, is_leaf=lambda x: hasattr(x, "shape"))
-    leaves, treedef = jax.tree_util.tree_flatten(abstract_opt_state)
-    if len(saved) != len(leaves):
-        return abstract_opt_state  # a different optimiser: orbax names the mismatch
-    fitted = [
-        jax.ShapeDtypeStruct(tuple(meta.shape), leaf.dtype, sharding=leaf.sharding)
-        for meta, leaf in zip(saved, leaves, strict=True)
-    ]
-    return jax.tree_util.tree_unflatten(treedef, fitted)

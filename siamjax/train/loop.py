@@ -34,15 +34,15 @@ from siamjax.data.batch_format import batch_layout
 from siamjax.models import build_model, init_variables
 from siamjax.train import checkpointing
 from siamjax.train.host_memory import release_after_compile, release_freed_memory
-from siamjax.train.optim import iterations_per_epoch, make_optimizer
-from siamjax.train.phase import Phase, phase_index
+from siamjax.train.optim import iterations_per_epoch, make_optimizer, trainable_mask
+from siamjax.train.phase import Phase, phase_index, saved_phase
 from siamjax.train.runtime_tools import ProfileWindow, enable_compilation_cache
 from siamjax.train.step import (
     TrainState,
+    abstract_train_state,
     batch_sharding,
     bn_groups_span_devices,
     data_mesh,
-    fit_momentum_to_phase,
     init_train_state,
     replicated,
     state_float_dtype,
@@ -76,14 +76,13 @@ def data_seed(config) -> int:
 def single_state(model, config, optimizer, mesh, phase: int, seed: int | None = None,
                  policy=None) -> TrainState:  # fmt: skip
     """A fresh train state from ``seed`` (default ``config.seed``), replicated over
-    ``mesh`` with momentum fitted to ``phase``."""
+    ``mesh``, with momentum buffers for the parameters trained in ``phase``."""
     policy = policy or resolve_policy(config)
     seed = int(config.seed) if seed is None else int(seed)
     variables = initial_variables(model, config, policy.init_compiler_options(), seed)
-    state = init_train_state(variables, optimizer, seed, state_float_dtype(config))
-    state = jax.device_put(state, replicated(mesh))
-    del variables
-    return fit_momentum_to_phase(state, config, phase, mesh)
+    mask = trainable_mask(variables["params"], config, phase)
+    state = init_train_state(variables, optimizer, seed, state_float_dtype(config), mask)
+    return jax.device_put(state, replicated(mesh))
 
 
 def ensemble_state(model, config, optimizer, mesh, phase: int, seeds, policy=None) -> TrainState:
@@ -346,18 +345,14 @@ def _build_phase(run: _Run, index: int) -> Phase:
 
 
 def _start_state(run: _Run):
-    """(state, input position): fresh, or the newest checkpoint's."""
-    if run.seeds is None:
-        state = single_state(run.model, run.config, run.optimizer, run.mesh, 0, policy=run.policy)
-    else:
-        state = ensemble_state(run.model, run.config, run.optimizer, run.mesh, 0, run.seeds,
-                               run.policy)  # fmt: skip
-    if run.policy.trim_host_memory:
-        release_freed_memory()  # initialisation's garbage
-    restored = checkpointing.restore_latest(run.manager, state)
-    if restored is None:
-        return state, 0
-    state, input_state = restored
+    """(state, input position): the newest checkpoint's, or fresh."""
+    saved_step = run.manager.latest_step()
+    if saved_step is None:
+        return _fresh_state(run), 0
+    template = abstract_train_state(run.model, run.config, run.optimizer,
+                                    saved_phase(saved_step, run.unfreeze_step), run.mesh,
+                                    run.members)  # fmt: skip
+    state, input_state = checkpointing.restore_latest(run.manager, template)
     if int(input_state.get("per_host_batch", run.local_batch)) != run.local_batch:
         raise ValueError(
             f"{run.workdir}: checkpoint was written with {input_state['per_host_batch']} "
@@ -367,6 +362,19 @@ def _start_state(run: _Run):
     position = int(input_state["position"])
     run.say(f"resumed {run.workdir} at step {state_step(state)} (input position {position})")
     return state, position
+
+
+def _fresh_state(run: _Run):
+    index = phase_index(0, run.unfreeze_step)
+    if run.seeds is None:
+        state = single_state(run.model, run.config, run.optimizer, run.mesh, index,
+                             policy=run.policy)  # fmt: skip
+    else:
+        state = ensemble_state(run.model, run.config, run.optimizer, run.mesh, index, run.seeds,
+                               run.policy)  # fmt: skip
+    if run.policy.trim_host_memory:
+        release_freed_memory()  # initialisation's garbage
+    return state
 
 
 def _batch_reader(run: _Run, position: int, batch_source):
@@ -490,7 +498,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                     run.say(f"compiling the train step (phase {index})")
                     phase, compiles = _build_phase(run, index), compiles + 1
                 if fitted is not phase:  # entering the phase: its momentum buffers
-                    state, fitted = phase.fit(state), phase
+                    state, fitted = phase.enter(state), phase
                 profile.before_step(step + 1)
                 state, metrics = phase.step(state, batch)
                 step += 1

@@ -1,21 +1,23 @@
-"""pysot's optimiser as optax transformations, with freezing as a schedule.
+"""pysot's optimiser as an optax chain over each phase's trained parameters.
 
 See docs/parity.md §7.1–7.3.
 
-pysot rebuilds its optimiser at the unfreeze epoch. Here one optimiser lives for the
-whole run: every parameter belongs to a group (``frozen`` — never trained —, ``backbone``
-— trained from ``train_epoch`` on at ``layers_lr`` × the rate —, ``neck``, ``head``), and
-whether a group is active is a function of the step. Inactive groups get no update, no
-weight decay and no momentum; the momentum buffers can be zeroed at the unfreeze step
-(pysot's rebuild does that) with ``reset_momentum``.
+pysot rebuilds its optimiser at the unfreeze epoch. Here one optax chain lives for the
+whole run, and each training phase applies it to its own trained parameters
+(``trainable_mask``, ``trained_part``): every parameter belongs to a group (``frozen`` —
+never trained —, ``backbone`` — trained from ``train_epoch`` on at ``layers_lr`` × the
+rate —, ``neck``, ``head``); parameters outside the phase get no gradient, update, weight
+decay or momentum buffer. Entering the phase that trains the backbone adds its buffers
+as zeros, and with ``reset_momentum`` zeroes every buffer (pysot's rebuild does that).
 
-Per step: clip the global gradient norm of the active groups at ``grad_clip`` → add
-``weight_decay``·param → momentum trace → scale by −lr(step)·group multiplier, i.e.
+Per step: clip the global norm of the trained parameters' gradients at ``grad_clip`` →
+add ``weight_decay``·param → momentum trace → scale by −lr(step)·group multiplier, i.e.
 torch's ``clip_grad_norm_`` followed by its SGD.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import jax
@@ -109,107 +111,117 @@ def parameter_groups(params, train_layers) -> dict:
     return jax.tree_util.tree_map_with_path(group, params)
 
 
-class FreezeSchedule(NamedTuple):
-    """When each group trains and at what multiple of the schedule's rate."""
-
-    unfreeze_step: int  # first step at which the 'backbone' group trains
-    backbone_lr_scale: float  # pysot's LAYERS_LR
-    reset_momentum: bool  # zero all momentum buffers at unfreeze_step (pysot's rebuild)
-
-    def active(self, group: str, step) -> jax.Array:
-        if group == "frozen":
-            return jnp.asarray(False)
-        if group == "backbone":
-            return jnp.asarray(step) >= self.unfreeze_step
-        return jnp.asarray(True)
-
-    def lr_scale(self, group: str) -> float:
-        return self.backbone_lr_scale if group == "backbone" else 1.0
+def trainable_mask(params, config, phase: int):
+    """A tree like ``params`` of bools: trained in ``phase`` (neck and head; from phase 1
+    on also the backbone's ``train_layers``)."""
+    trained_groups = ("neck", "head") + (("backbone",) if phase == 1 else ())
+    groups = parameter_groups(params, config.train.backbone.train_layers)
+    return jax.tree_util.tree_map(lambda group: group in trained_groups, groups)
 
 
-class SGDState(NamedTuple):
+def trained_part(tree, mask) -> dict:
+    """The nested dicts of ``tree`` reduced to the leaves where ``mask`` is True (emptied
+    dicts dropped): the subtree a phase differentiates and optimises."""
+    return _kept(tree, mask) or {}
+
+
+def _kept(tree, mask):
+    if isinstance(tree, Mapping):
+        kept = {key: _kept(value, mask[key]) for key, value in tree.items()}
+        return {key: value for key, value in kept.items() if value is not None} or None
+    return tree if mask else None
+
+
+def merge_trained(tree, part):
+    """``tree`` with the leaves of ``part`` (a ``trained_part`` of it) put in."""
+    if isinstance(tree, Mapping):
+        part = part or {}
+        return {key: merge_trained(value, part.get(key)) for key, value in tree.items()}
+    return tree if part is None else part
+
+
+def clip_by_global_norm_as_torch(max_norm: float) -> optax.GradientTransformation:
+    """torch's ``clip_grad_norm_``: every gradient times ``min(1, max_norm / (norm + 1e-6))``
+    (optax's ``clip_by_global_norm`` divides by the norm itself)."""
+
+    def update(updates, state, params=None):
+        factor = jnp.minimum(1.0, max_norm / (optax.tree.norm(updates) + 1e-6))
+        return jax.tree_util.tree_map(lambda grad: grad * factor, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+class MomentumState(NamedTuple):
     trace: optax.Params
 
 
-def scheduled_sgd(
-    schedule: optax.Schedule,
-    train_layers,
-    freeze: FreezeSchedule,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
-    grad_clip: float = 10.0,
-) -> optax.GradientTransformationExtraArgs:
-    """torch's ``clip_grad_norm_`` + SGD (momentum, L2 decay) with per-group activity and
-    rates; ``update`` needs ``step=`` and takes ``apply=`` (a traced bool: False leaves
-    traces unchanged and returns zero updates).
-
-    The clipping norm covers the active groups only (pysot clips the parameters that
-    have gradients), with torch's factor ``min(1, clip / (norm + 1e-6))``. Groups come
-    from the tree's paths (``parameter_groups(tree, train_layers)``), so ``update`` also
-    takes a sub-tree with ``None`` for parameters left out (the train step passes only
-    the ones trainable in its phase; the others' traces stay as they are).
-    """
+def skippable_momentum(momentum: float) -> optax.GradientTransformationExtraArgs:
+    """torch's SGD momentum buffer (``trace = momentum * trace + update``, no dampening)
+    that stays as it is when ``apply`` (a traced bool) is False: pysot's skipped step."""
 
     def init(params):
-        return SGDState(trace=jax.tree_util.tree_map(jnp.zeros_like, params))
+        return MomentumState(trace=jax.tree_util.tree_map(jnp.zeros_like, params))
 
-    def update(grads, state, params=None, *, step, apply=True, **unused):
-        groups = parameter_groups(grads, train_layers)
-        reset = jnp.logical_and(freeze.reset_momentum, step == freeze.unfreeze_step)
-        rate = schedule(step)
-        squares = jax.tree_util.tree_map(
-            lambda grad, group: jnp.where(freeze.active(group, step), jnp.sum(grad**2), 0.0),
-            grads,
-            groups,
+    def update(updates, state, params=None, *, apply=True, **unused):
+        # The skip selects inside the new trace, and the update is that trace: selecting
+        # between old and new parameters afterwards would read both old buffers in both
+        # outputs and make XLA copy every donated one for the whole step (more peak
+        # memory: benchmarks/train_step.py).
+        trace = jax.tree_util.tree_map(
+            lambda update, trace: jnp.where(apply, momentum * trace + update, trace),
+            updates,
+            state.trace,
         )
-        norm = jnp.sqrt(sum(jax.tree_util.tree_leaves(squares)))
-        clip_factor = jnp.minimum(1.0, grad_clip / (norm + 1e-6))
-
-        def leaf(grad, trace, param, group):
-            # A skipped step (``apply`` false: pysot's bad-loss rule) keeps the trace and
-            # gives a zero update. Written so that the new parameter reads the new trace
-            # rather than selecting old values afterwards, which would read both old
-            # buffers in both outputs and make XLA copy every donated one for the whole
-            # step (more peak memory: benchmarks/train_step.py).
-            active = jnp.logical_and(freeze.active(group, step), apply)
-            direction = jnp.where(active, grad * clip_factor + weight_decay * param, 0.0)
-            new_trace = momentum * jnp.where(reset, 0.0, trace) + direction
-            new_trace = jnp.where(apply, new_trace, trace)
-            scale = jnp.where(active, -rate * freeze.lr_scale(group), 0.0)
-            return (scale * new_trace).astype(param.dtype), new_trace
-
-        pairs = jax.tree_util.tree_map(leaf, grads, state.trace, params, groups)
-        is_pair = lambda x: isinstance(x, tuple)  # noqa: E731
-        updates = jax.tree_util.tree_map(lambda p: p[0], pairs, is_leaf=is_pair)
-        trace = jax.tree_util.tree_map(lambda p: p[1], pairs, is_leaf=is_pair)
-        return updates, SGDState(trace=trace)
+        return trace, MomentumState(trace=trace)
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def scale_by_group_rate(
+    schedule: optax.Schedule, train_layers, backbone_lr_scale: float
+) -> optax.GradientTransformationExtraArgs:
+    """Update × −lr(``step``), × ``backbone_lr_scale`` (pysot's LAYERS_LR) in the backbone;
+    zero when ``apply`` is False. Groups come from the tree's paths."""
+
+    def update(updates, state, params=None, *, step, apply=True, **unused):
+        rate = schedule(step)
+        groups = parameter_groups(updates, train_layers)
+
+        def scale(update, group):
+            group_scale = backbone_lr_scale if group == "backbone" else 1.0
+            return jnp.where(apply, -rate * group_scale, 0.0) * update
+
+        scaled = jax.tree_util.tree_map(scale, updates, groups)
+        return scaled, state
+
+    return optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
 
 
 def make_optimizer(config) -> tuple[optax.GradientTransformationExtraArgs, dict]:
     """pysot's optimiser from ``config.train``; returns (optimiser, schedules for logging).
 
-    ``optimizer.update(grads, state, params, step=step)``.
+    The optimiser is one optax chain for the whole run, applied in each phase to that
+    phase's trained parameters only (``trained_part``): clip the global norm as torch
+    does → add ``weight_decay``·param → momentum → scale by −lr(step) (× LAYERS_LR in the
+    backbone). ``optimizer.update(grads, state, params, step=step, apply=ok)``; entering a
+    phase refits the momentum buffers (``siamjax/train/step.py``, ``enter_phase``).
+    The schedules give each group's rate per step (0 for the backbone while it is frozen).
     """
     train = config.train
     steps_per_epoch = iterations_per_epoch(config)
     schedule = learning_rate_schedule(train.schedule, steps_per_epoch)
-    freeze = FreezeSchedule(
-        unfreeze_step=int(train.backbone.train_epoch) * steps_per_epoch,
-        backbone_lr_scale=float(train.backbone.layers_lr),
-        reset_momentum=bool(train.backbone.reset_momentum),
-    )
-    optimizer = scheduled_sgd(
-        schedule,
-        tuple(train.backbone.train_layers),
-        freeze,
-        float(train.momentum),
-        float(train.weight_decay),
-        float(train.grad_clip),
+    unfreeze_step = int(train.backbone.train_epoch) * steps_per_epoch
+    backbone_lr_scale = float(train.backbone.layers_lr)
+    optimizer = optax.chain(
+        clip_by_global_norm_as_torch(float(train.grad_clip)),
+        optax.add_decayed_weights(float(train.weight_decay)),
+        skippable_momentum(float(train.momentum)),
+        scale_by_group_rate(schedule, tuple(train.backbone.train_layers), backbone_lr_scale),
     )
 
     def group_rate(group):
-        return lambda step: schedule(step) * freeze.lr_scale(group) * freeze.active(group, step)
+        if group != "backbone":
+            return schedule
+        return lambda step: schedule(step) * backbone_lr_scale * (step >= unfreeze_step)
 
     return optimizer, {group: group_rate(group) for group in ("backbone", "neck", "head")}

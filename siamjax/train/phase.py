@@ -9,7 +9,7 @@ mesh, seed-ensemble members) and the compiled step itself. The loop builds a pha
 it enters it and steps with ``phase.step``; nothing else recomputes these.
 
     phase = Phase.build(model, config, optimizer, mesh, index=0, policy=policy)
-    state = phase.fit(state)                 # momentum buffers for this phase's parameters
+    state = phase.enter(state)               # momentum buffers for this phase's parameters
     state, metrics = phase.step(state, batch)
 """
 
@@ -22,18 +22,24 @@ from typing import Any
 from jax.sharding import Mesh
 
 from siamjax.backend import BackendPolicy
+from siamjax.train.optim import trainable_mask
 from siamjax.train.step import (
     abstract_train_state,
     backbone_mode_of,
     compile_train_step,
-    fit_momentum_to_phase,
-    trainable_mask,
+    enter_phase,
 )
 
 
 def phase_index(step: int, unfreeze_step: int) -> int:
     """The phase iteration ``step + 1`` runs in (0 before the unfreeze, 1 from it on)."""
     return int(step >= unfreeze_step)
+
+
+def saved_phase(step: int, unfreeze_step: int) -> int:
+    """The phase whose optimiser layout a state after ``step`` iterations has: that of its
+    last iteration (``Phase.enter`` refits it when the next iteration starts a phase)."""
+    return phase_index(max(step - 1, 0), unfreeze_step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +64,13 @@ class Phase:
     members: int | None
     step: Callable
     _config: Any = dataclasses.field(repr=False, compare=False)
+    _optimizer: Any = dataclasses.field(repr=False, compare=False)
 
     @classmethod
     def build(cls, model, config, optimizer, mesh: Mesh, index: int, policy: BackendPolicy,
               members: int | None = None) -> Phase:  # fmt: skip
         """Compiles the phase's step from the shapes of its state (momentum fitted to the
-        phase, ``fit``) and of a global batch: nothing needs to exist yet, so the
+        phase, ``enter``) and of a global batch: nothing needs to exist yet, so the
         compiler's memory does not add to the state's."""
         # The mask depends on parameter paths only (a seed ensemble's leading axis is fine).
         params = abstract_train_state(model, config, optimizer, index, mesh, members).params
@@ -79,8 +86,10 @@ class Phase:
             members=members,
             step=compiled,
             _config=config,
+            _optimizer=optimizer,
         )
 
-    def fit(self, state):
-        """``state`` with momentum buffers for exactly this phase's trained parameters."""
-        return fit_momentum_to_phase(state, self._config, self.index, self.mesh, self.members)
+    def enter(self, state):
+        """``state`` with momentum buffers for exactly this phase's trained parameters
+        (``step.enter_phase``)."""
+        return enter_phase(state, self._optimizer, self._config, self.index, self.mesh)

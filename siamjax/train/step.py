@@ -1,6 +1,7 @@
 """The train step: one pure function, jitted once per phase over a device ``Mesh``.
 
-    state = init_train_state(variables, optimizer, seed)
+    state = enter_phase(init_train_state(variables, optimizer, seed), optimizer, config,
+                        phase, mesh)
     step_fn = make_train_step(model, config, optimizer, mesh, phase)
     state, metrics = step_fn(state, batch)      # batch sharded over the 'data' axis
 
@@ -37,7 +38,12 @@ from siamjax.data.photometric import model_images
 from siamjax.models import init_variables
 from siamjax.models.siamrpn import SiamRPN
 from siamjax.train.losses import total_loss
-from siamjax.train.optim import parameter_groups
+from siamjax.train.optim import (
+    iterations_per_epoch,
+    merge_trained,
+    trainable_mask,
+    trained_part,
+)
 from siamjax.train.targets import TargetConfig, batch_targets
 
 
@@ -68,23 +74,30 @@ def state_float_dtype(config):
     return jnp.float64 if str(config.train.compute_dtype) == "float64" else None
 
 
-def init_train_state(variables, optimizer, seed: int, float_dtype=None) -> TrainState:
+def init_train_state(variables, optimizer, seed: int, float_dtype=None,
+                     trainable=None) -> TrainState:  # fmt: skip
     """A fresh state from model ``variables`` (``{'params', 'batch_stats'}``).
 
     ``float_dtype``: every float variable, and so the momentum, in that dtype
     (``state_float_dtype``); float32 momentum would be promoted to float64 by the first
-    float64 step, a state the compiled step was not made for."""
+    float64 step, a state the compiled step was not made for. ``trainable``: the phase's
+    ``trainable_mask``; the optimiser state covers those parameters (default: all; the
+    step of a phase takes the state ``enter_phase`` fits to it)."""
     if float_dtype is not None:
         variables = jax.tree_util.tree_map(
             lambda x: x.astype(float_dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x,
             dict(variables),
         )
     params = variables["params"]
+    if trainable is not None:
+        trained = trained_part(params, trainable)
+    else:
+        trained = params
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         batch_stats=variables.get("batch_stats", {}),
-        opt_state=optimizer.init(params),
+        opt_state=optimizer.init(trained),
         rng=jax.random.key_data(jax.random.key(seed)),
         skipped=jnp.zeros((), jnp.int32),
     )
@@ -243,38 +256,29 @@ def make_loss_fn(model, config, phase: int, policy: BackendPolicy | None = None)
     return loss_fn
 
 
-def trainable_mask(params, config, phase: int):
-    """A tree like ``params`` of bools: trained in ``phase`` (neck, head; + backbone layers)."""
-    trained_groups = ("neck", "head") + (("backbone",) if phase == 1 else ())
-    groups = parameter_groups(params, config.train.backbone.train_layers)
-    return jax.tree_util.tree_map(lambda group: group in trained_groups, groups)
+def enter_phase(state: TrainState, optimizer, config, phase: int, mesh: Mesh) -> TrainState:
+    """``state`` with momentum buffers for exactly the parameters trained in ``phase``.
 
-
-def fit_momentum_to_phase(
-    state: TrainState, config, phase: int, mesh: Mesh, members: int | None = None
-) -> TrainState:
-    """``state`` with momentum buffers only for the parameters trained in ``phase``.
-
-    A parameter not trained in a phase never reads or changes its buffer there, and its
-    buffer is zero whenever it starts training (inactive groups accumulate nothing), so
-    it is stored as a scalar zero until then (orbax saves no empty arrays), which keeps
-    the frozen backbone's momentum out of memory. Placeholders of parameters trained in
-    ``phase`` become zeros of the parameter's shape, replicated over ``mesh``; full
-    buffers of parameters not trained become placeholders. Either layout converts.
-    ``members``: the state is a seed ensemble of that many members (placeholders then
-    have shape ``(members,)``).
+    The optimiser state covers the trained part of the parameters only (``optim``), so the
+    frozen backbone's momentum never takes memory. Buffers of parameters trained before and
+    now are kept; new ones start at zero (a parameter never trained has none), and with
+    ``train.backbone.reset_momentum`` entering phase 1 at the unfreeze step zeroes all of
+    them, as pysot's optimiser rebuild does. New buffers are made replicated over ``mesh``.
+    A seed ensemble's state (leading member axis on every leaf) works alike.
     """
-    mask = trainable_mask(state.params, config, phase)
-    leading = 0 if members is None else 1
-
-    def fit(trained, param, buffer):
-        shape = param.shape if trained else param.shape[:leading]
-        return buffer if buffer.shape == shape else jax.ShapeDtypeStruct(shape, buffer.dtype)
-
-    fields = [jax.tree_util.tree_map(fit, mask, state.params, f) for f in state.opt_state]
-    missing = [x for x in jax.tree_util.tree_leaves(fields) if isinstance(x, jax.ShapeDtypeStruct)]
-    if not missing:
+    trained = trained_part(state.params, trainable_mask(state.params, config, phase))
+    target = jax.eval_shape(optimizer.init, trained)
+    reset = (
+        phase == 1
+        and bool(config.train.backbone.reset_momentum)
+        and state_step(state) == unfreeze_step(config)
+    )
+    current = jax.tree_util.tree_structure(state.opt_state)
+    if current == jax.tree_util.tree_structure(target) and not reset:
         return state
+    kept = {} if reset else dict(_leaves_by_path(state.opt_state))
+    paths = [path for path, _ in _leaves_by_path(target)]
+    missing = [leaf for path, leaf in _leaves_by_path(target) if path not in kept]
     # One jitted call makes every new buffer, already replicated over the mesh.
     zeros = iter(
         jax.jit(
@@ -282,13 +286,19 @@ def fit_momentum_to_phase(
             out_shardings=replicated(mesh),
         )()
     )
-    fields = [
-        jax.tree_util.tree_map(
-            lambda x: next(zeros) if isinstance(x, jax.ShapeDtypeStruct) else x, field
-        )
-        for field in fields
-    ]
-    return state._replace(opt_state=type(state.opt_state)(*fields))
+    leaves = [kept[path] if path in kept else next(zeros) for path in paths]
+    treedef = jax.tree_util.tree_structure(target)
+    return state._replace(opt_state=jax.tree_util.tree_unflatten(treedef, leaves))
+
+
+def _leaves_by_path(tree) -> list:
+    return [(jax.tree_util.keystr(path), leaf)
+            for path, leaf in jax.tree_util.tree_leaves_with_path(tree)]  # fmt: skip
+
+
+def unfreeze_step(config) -> int:
+    """The first step of phase 1 (``train.backbone.train_epoch`` epochs in)."""
+    return int(config.train.backbone.train_epoch) * iterations_per_epoch(config)
 
 
 def abstract_batch(config, mesh: Mesh) -> dict:
@@ -307,50 +317,24 @@ def abstract_train_state(
     model, config, optimizer, phase: int, mesh: Mesh, members: int | None = None
 ) -> TrainState:
     """ShapeDtypeStructs of the state the step of ``phase`` takes (replicated; momentum
-    placeholders as ``fit_momentum_to_phase`` makes them), without computing anything:
-    the step can be compiled before any array exists, so compilation's memory does not
-    add to the state's (benchmarks/README.md, ``train_step.py``). ``members``: a seed
-    ensemble's state (every leaf with a leading axis of that size)."""
+    for the phase's trained parameters, as ``enter_phase`` makes it), without computing
+    anything: the step can be compiled before any array exists, so compilation's memory
+    does not add to the state's (benchmarks/README.md, ``train_step.py``). ``members``: a
+    seed ensemble's state (every leaf with a leading axis of that size)."""
     exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
-    shapes = jax.eval_shape(
-        lambda: init_train_state(
-            init_variables(model, jax.random.key(0), exemplar, search),
-            optimizer,
-            0,
-            state_float_dtype(config),
-        )
-    )
-    mask = trainable_mask(shapes.params, config, phase)
-    sharding = replicated(mesh)
 
+    def fresh():
+        variables = init_variables(model, jax.random.key(0), exemplar, search)
+        mask = trainable_mask(variables["params"], config, phase)
+        return init_train_state(variables, optimizer, 0, state_float_dtype(config), mask)
+
+    sharding = replicated(mesh)
     lead = () if members is None else (int(members),)
 
     def struct(x):
         return jax.ShapeDtypeStruct(lead + tuple(x.shape), x.dtype, sharding=sharding)
 
-    opt_state = type(shapes.opt_state)(
-        *(
-            jax.tree_util.tree_map(
-                lambda trained, param, buffer: jax.ShapeDtypeStruct(
-                    param.shape if trained else (), buffer.dtype
-                ),
-                mask,
-                shapes.params,
-                field,
-            )
-            for field in shapes.opt_state
-        )
-    )
-    return jax.tree_util.tree_map(struct, shapes._replace(opt_state=opt_state))
-
-
-def _pick(tree, mask, trained: bool):
-    """``tree`` with ``None`` where ``mask`` is not ``trained``."""
-    return jax.tree_util.tree_map(lambda m, x: x if m == trained else None, mask, tree)
-
-
-def _join(mask, trained_part, fixed_part):
-    return jax.tree_util.tree_map(lambda m, a, b: a if m else b, mask, trained_part, fixed_part)
+    return jax.tree_util.tree_map(struct, jax.eval_shape(fresh))
 
 
 def train_step_function(model, config, optimizer, phase: int, policy=None):
@@ -365,37 +349,27 @@ def train_step_function(model, config, optimizer, phase: int, policy=None):
         # Only the parameters trained in this phase are differentiated and updated: the
         # others (and their momentum buffers) pass through untouched, so no gradient,
         # update or buffer copy is ever materialised for them.
-        mask = trainable_mask(state.params, config, phase)
-        trained = _pick(state.params, mask, True)
-        fixed = _pick(state.params, mask, False)
+        trained = trained_part(state.params, trainable_mask(state.params, config, phase))
 
         def trained_loss(trained_params):
-            return loss_fn(_join(mask, trained_params, fixed), state.batch_stats, batch, rng)
+            params = merge_trained(state.params, trained_params)
+            return loss_fn(params, state.batch_stats, batch, rng)
 
         grad_fn = jax.value_and_grad(trained_loss, has_aux=True)
         (loss, (metrics, new_stats)), grads = grad_fn(trained)
         # pysot skips the update for a NaN / inf loss or one above 1e4 (docs/parity.md §5.4): the
-        # optimiser then leaves traces as they are and returns zero updates.
+        # optimiser then leaves its momentum as it is and returns zero updates.
         ok = jnp.isfinite(loss) & (loss <= max_loss)
-        # The optimiser state is a NamedTuple of parameter-shaped trees (optim.SGDState).
-        opt_trained = type(state.opt_state)(*(_pick(f, mask, True) for f in state.opt_state))
-        updates, new_opt_trained = optimizer.update(
-            grads, opt_trained, trained, step=state.step, apply=ok
-        )
-        new_trained = jax.tree_util.tree_map(lambda p, u: p + u, trained, updates)
-        new_opt_state = type(state.opt_state)(
-            *(
-                _join(mask, new_field, old_field)
-                for new_field, old_field in zip(new_opt_trained, state.opt_state)
-            )
+        updates, opt_state = optimizer.update(
+            grads, state.opt_state, trained, step=state.step, apply=ok
         )
         new_state = TrainState(
             step=state.step + 1,
-            params=_join(mask, new_trained, fixed),
+            params=merge_trained(state.params, optax.apply_updates(trained, updates)),
             batch_stats=jax.tree_util.tree_map(
                 lambda new, old: jnp.where(ok, new, old), new_stats, state.batch_stats
             ),
-            opt_state=new_opt_state,
+            opt_state=opt_state,
             rng=state.rng,
             skipped=state.skipped + (~ok).astype(jnp.int32),
         )

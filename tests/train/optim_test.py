@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from siamjax.config_loader import load_config
 from siamjax.train.optim import (
@@ -8,7 +9,10 @@ from siamjax.train.optim import (
     learning_rate_schedule,
     learning_rate_table,
     make_optimizer,
+    merge_trained,
     parameter_groups,
+    trainable_mask,
+    trained_part,
 )
 from tests.conftest import config_path
 from tests.train.helpers import tiny_config
@@ -90,7 +94,6 @@ def test_one_sgd_step_clip_decay_momentum_freezing_and_reset():
     groups = parameter_groups(params, config.train.backbone.train_layers)
     assert groups["backbone"]["layer1"]["kernel"] == "frozen"
     assert groups["backbone"]["layer4"]["kernel"] == "backbone"
-    state = optimizer.init(params)
     table = learning_rate_table(config.train.schedule)
     names = ["backbone/layer1/kernel", "backbone/layer4/kernel", "neck/kernel", "rpn_head/bias"]
 
@@ -103,8 +106,12 @@ def test_one_sgd_step_clip_decay_momentum_freezing_and_reset():
     lr_scale = {n: (0.1 if n.startswith("backbone") else 1.0) for n in names}
     for step in range(4):  # unfreeze at step 2 (epoch 1), epochs of 2 steps
         grads = jax.tree_util.tree_map(lambda p: jnp.asarray(rng.normal(size=p.shape)) * 5, params)
-        updates, state = optimizer.update(grads, state, params, step=step)
-        params = jax.tree_util.tree_map(lambda p, u: p + u, params, updates)
+        mask = trainable_mask(params, config, int(step >= 2))
+        trained = trained_part(params, mask)
+        if step in (0, 2):  # entering a phase; reset_momentum zeroes every buffer at 2
+            state = optimizer.init(trained)
+        updates, state = optimizer.update(trained_part(grads, mask), state, trained, step=step)
+        params = merge_trained(params, optax.apply_updates(trained, updates))
         active = {n: not n.startswith("backbone/layer1") and (step >= 2 or "backbone" not in n)
                   for n in names}  # fmt: skip
         if step == 2:  # pysot rebuilds the optimiser: every momentum buffer restarts

@@ -14,7 +14,7 @@ from siamjax.train.loop import train
 from siamjax.train.optim import make_optimizer
 from siamjax.train.step import (
     data_mesh,
-    fit_momentum_to_phase,
+    enter_phase,
     init_train_state,
     make_train_step,
     replicated,
@@ -56,6 +56,7 @@ def test_a_non_finite_loss_skips_the_update_and_is_counted():
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:2])
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
+    state = enter_phase(state, optimizer, config, 0, mesh)
     before = jax.device_get(state.params)
     batch = random_batch(8, 0)
     batch["search_colour_bgr"][3, 0] = np.nan  # a NaN search image after the finish
@@ -134,6 +135,7 @@ def test_bfloat16_compute_keeps_float32_parameters():
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:2])
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
+    state = enter_phase(state, optimizer, config, 1, mesh)
     state, metrics = make_train_step(model, config, optimizer, mesh, 1)(state, random_batch(8, 0))
     assert np.isfinite(float(metrics["loss"])) and int(state.skipped) == 0
     dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves((state.params, state.opt_state))}
@@ -167,7 +169,7 @@ def test_bfloat16_compute_keeps_batchnorm_statistics_in_float32():
     def step(phase, batch_stats):
         state = init_train_state({**variables, "batch_stats": batch_stats}, optimizer, 0)
         state = jax.device_put(state, replicated(mesh))
-        state = fit_momentum_to_phase(state, config, phase, mesh)
+        state = enter_phase(state, optimizer, config, phase, mesh)
         state, _ = steps[phase](state, random_batch(8, 0))
         return jax.device_get(state.batch_stats)
 
@@ -260,14 +262,22 @@ def test_uint8_batch_finished_on_device_gives_the_loss_of_host_finished_images()
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_momentum_buffers_follow_the_phase_and_both_layouts_restore(tmp_path):
-    """Phase 0 keeps buffers for the neck / head only (scalar placeholders elsewhere),
-    phase 1 adds zeros for the trained backbone layers; a checkpoint of either layout
-    restores into either template."""
-    from siamjax.train import checkpointing
-    from siamjax.train.step import fit_momentum_to_phase
+def _trace(state):
+    """The momentum buffers of a state (the optax chain's one non-empty state)."""
+    (trace,) = [part.trace for part in state.opt_state if hasattr(part, "trace")]
+    return trace
 
-    config = tiny_config()
+
+def test_momentum_buffers_follow_the_phase_and_the_unfreeze_checkpoint_restores(tmp_path):
+    """Phase 0 keeps buffers for the neck / head only, phase 1 adds zeros for the trained
+    backbone layers (and none for the frozen ones); pysot's rebuild zeroes every buffer at
+    the unfreeze step; a checkpoint at the unfreeze step restores in phase 0's layout."""
+    from siamjax.train import checkpointing
+    from siamjax.train.phase import saved_phase
+    from siamjax.train.step import abstract_train_state
+
+    config = tiny_config()  # unfreeze after 4 steps
+    config.train.backbone.reset_momentum = False
     model = build_model(config.model)
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:2])
@@ -277,29 +287,36 @@ def test_momentum_buffers_follow_the_phase_and_both_layouts_restore(tmp_path):
     full = full._replace(
         opt_state=jax.tree_util.tree_map(lambda x: x + 1.0, full.opt_state)  # recognisable
     )
-    frozen = fit_momentum_to_phase(full, config, 0, mesh)
-    trace, full_trace = frozen.opt_state.trace, full.opt_state.trace
-    assert trace["backbone"]["layer4"]["0"]["kernel"].shape == ()
-    assert trace["backbone"]["layer1"]["0"]["kernel"].shape == ()
-    for kept, original in zip(jax.tree_util.tree_leaves(trace["rpn_head"]),
-                              jax.tree_util.tree_leaves(full_trace["rpn_head"])):  # fmt: skip
+    frozen = enter_phase(full, optimizer, config, 0, mesh)
+    assert "backbone" not in _trace(frozen)
+    for kept, original in zip(jax.tree_util.tree_leaves(_trace(frozen)["rpn_head"]),
+                              jax.tree_util.tree_leaves(_trace(full)["rpn_head"])):  # fmt: skip
         np.testing.assert_array_equal(kept, original)  # trained buffers are not touched
-    unfrozen = fit_momentum_to_phase(frozen, config, 1, mesh)
-    layer4 = unfrozen.opt_state.trace["backbone"]["layer4"]["0"]["kernel"]
+    at_unfreeze = frozen._replace(step=jax.numpy.int32(4))
+    unfrozen = enter_phase(at_unfreeze, optimizer, config, 1, mesh)
+    layer4 = _trace(unfrozen)["backbone"]["layer4"]["0"]["kernel"]
     assert layer4.shape == full.params["backbone"]["layer4"]["0"]["kernel"].shape
     assert not np.any(np.asarray(layer4)) and layer4.sharding == replicated(mesh)
-    assert unfrozen.opt_state.trace["backbone"]["layer1"]["0"]["kernel"].shape == ()
-    assert fit_momentum_to_phase(unfrozen, config, 1, mesh) is unfrozen  # nothing to do
+    assert set(_trace(unfrozen)["backbone"]) == {"layer4", "layer5"}
+    assert tree_equal(_trace(unfrozen)["rpn_head"], _trace(frozen)["rpn_head"])
+    assert enter_phase(unfrozen, optimizer, config, 1, mesh) is unfrozen  # nothing to do
 
-    # A full-layout checkpoint (older runs) restores into a phase-0 template, and back.
-    for saved, template, name in ((full, frozen, "full"), (frozen, full, "placeholders")):
-        manager = checkpointing.checkpoint_manager(str(tmp_path / name), 2, 4)
-        checkpointing.save(manager, saved, {"position": 0})
-        manager.wait_until_finished()
-        restored, _ = checkpointing.restore_latest(
-            checkpointing.checkpoint_manager(str(tmp_path / name), 2, 4), template
-        )
-        assert tree_equal(restored.opt_state.trace, saved.opt_state.trace)
+    config.train.backbone.reset_momentum = True  # pysot's rebuild at the unfreeze step
+    reset = enter_phase(at_unfreeze, optimizer, config, 1, mesh)
+    assert not any(np.any(np.asarray(x)) for x in jax.tree_util.tree_leaves(_trace(reset)))
+    later = enter_phase(frozen._replace(step=jax.numpy.int32(6)), optimizer, config, 1, mesh)
+    assert tree_equal(_trace(later)["rpn_head"], _trace(frozen)["rpn_head"])
+
+    # The checkpoint after the last phase-0 step holds phase 0's layout.
+    assert saved_phase(4, 4) == 0 and saved_phase(5, 4) == 1 and saved_phase(0, 0) == 1
+    manager = checkpointing.checkpoint_manager(str(tmp_path / "run"), 2, 4)
+    checkpointing.save(manager, at_unfreeze, {"position": 0})
+    manager.wait_until_finished()
+    template = abstract_train_state(model, config, optimizer, saved_phase(4, 4), mesh)
+    restored, _ = checkpointing.restore_latest(
+        checkpointing.checkpoint_manager(str(tmp_path / "run"), 2, 4), template
+    )
+    assert tree_equal(_trace(restored), _trace(at_unfreeze))
 
 
 def test_release_freed_memory_uses_glibc_on_linux():
@@ -313,23 +330,21 @@ def test_release_freed_memory_uses_glibc_on_linux():
 
 
 def test_a_seed_ensembles_momentum_is_fitted_per_member():
-    """Placeholders of an ensemble are (members,) zeros; at the unfreeze the trained
+    """An ensemble's buffers have a leading member axis; at the unfreeze the trained
     backbone layers get (members, ...) buffers, as each member alone would."""
     from siamjax.train.loop import ensemble_state
-    from siamjax.train.step import fit_momentum_to_phase
 
     config = tiny_config()
     model = build_model(config.model)
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:1])
     state = ensemble_state(model, config, optimizer, mesh, 0, seeds=[0, 5])
-    trace = state.opt_state.trace
-    assert trace["backbone"]["layer5"]["0"]["kernel"].shape == (2,)
+    assert "backbone" not in _trace(state)
     head_kernel = state.params["rpn_head"]["cls"]["head"]["0"]["kernel"]
-    assert trace["rpn_head"]["cls"]["head"]["0"]["kernel"].shape == head_kernel.shape
+    assert _trace(state)["rpn_head"]["cls"]["head"]["0"]["kernel"].shape == head_kernel.shape
     assert head_kernel.shape[0] == 2 and not np.allclose(head_kernel[0], head_kernel[1])
-    unfrozen = fit_momentum_to_phase(state, config, 1, mesh, members=2)
-    layer5 = unfrozen.opt_state.trace["backbone"]["layer5"]["0"]["kernel"]
+    unfrozen = enter_phase(state, optimizer, config, 1, mesh)
+    layer5 = _trace(unfrozen)["backbone"]["layer5"]["0"]["kernel"]
     assert layer5.shape == state.params["backbone"]["layer5"]["0"]["kernel"].shape
     assert layer5.shape[0] == 2 and not np.any(np.asarray(layer5))
-    assert unfrozen.opt_state.trace["backbone"]["layer1"]["0"]["kernel"].shape == (2,)
+    assert "layer1" not in _trace(unfrozen)["backbone"]
