@@ -2,8 +2,8 @@
 
 ``PairSource.sample(position)`` gives sample ``position`` as 8-bit crops warped with OpenCV
 and their photometric numbers (what the ``workers`` loader's processes run;
-``siamjax/data/batch_format.py``); ``PairSource.load(position)`` gives the raw inputs the
-tf.data graph augments (``siamjax/data/pipeline.py``). Both check every record they read
+``siamjax/data/batch_format.py``); ``PairSource.plan(position)`` gives what the tf.data
+graph reads and augments (``siamjax/data/pipeline.py``). Both check every record they read
 and, with ``input.skip_corrupt``, replace a corrupt sample by the next position's.
 """
 
@@ -13,10 +13,11 @@ import logging
 
 import numpy as np
 
+from siamjax import fs
 from siamjax.data.augment import crop_geometry, warp_crop_opencv
 from siamjax.data.batch_format import sample_photometrics
 from siamjax.data.sampling import PairSampler
-from siamjax.data.sources import DataError, RecordReader, load_sources
+from siamjax.data.sources import DataError, RecordReader, load_sources, record_data
 
 # Consecutive corrupt samples tolerated with ``input.skip_corrupt`` before giving up.
 MAX_SUBSTITUTES = 16
@@ -58,23 +59,24 @@ class PairSource:
             f"last: {skipped[-1]}"
         )
 
-    def load(self, position):
-        """The tf loader's inputs of sample ``position`` (see ``_substituted``)."""
-        values, skipped = self._substituted(self._load, position)
-        for message in skipped:
-            logging.warning("%s", message)
-        return values
-
-    def _load(self, position):
+    def plan(self, position):
+        """The tf loader's inputs of sample ``position``, nothing read yet: per role
+        (template, search) the record's shard path, byte offset, record length and shard
+        size, then the crop's box, warp grids xs / ys, colour offset, blur size and weight
+        and flip; then gray and negative (``siamjax/data/pipeline.py`` reads the records
+        with tf.data)."""
         spec = self.sampler.spec(int(position))
         outputs = []
-        roles = ("template", "search")
-        jpegs = self.reader.images([spec[role]["ref"] for role in roles])
-        for role, jpeg in zip(roles, jpegs, strict=True):
+        for role in ("template", "search"):
             crop = spec[role]
+            source_id, shard_id, offset, length = crop["ref"]
+            shard = self.sources[source_id].shards[shard_id]
             geometry = crop_geometry(crop, crop["box"], self.sizes[role])
             outputs += [
-                jpeg,
+                np.bytes_(shard.encode()),
+                np.int64(offset),
+                np.int64(length),
+                np.int64(self._shard_size(shard)),
                 geometry["box"],
                 geometry["xs"],
                 geometry["ys"],
@@ -84,6 +86,27 @@ class PairSource:
                 np.bool_(crop["flip"]),
             ]
         return (*outputs, np.bool_(spec["gray"]), np.bool_(spec["negative"]))
+
+    def _shard_size(self, shard: str) -> int:
+        sizes = self.__dict__.setdefault("_shard_sizes", {})
+        if shard not in sizes:
+            sizes[shard] = fs.size(shard)
+        return sizes[shard]
+
+    def check_record(self, record, shard, offset, length) -> np.bool_:
+        """Whether ``record`` (framing, data and checksum as read from ``shard`` at byte
+        ``offset``) is sound. A bad one raises its ``DataError``, or with
+        ``input.skip_corrupt`` is reported and gives False (the tf loader then takes the
+        next position's sample, as ``sample`` does)."""
+        shard = shard.decode() if isinstance(shard, bytes) else str(shard)
+        try:
+            record_data(bytes(record), shard, offset, length)
+        except DataError as error:
+            if not self.skip_corrupt:
+                raise
+            logging.warning("sample skipped: %s", error)
+            return np.bool_(False)
+        return np.bool_(True)
 
     def decode(self, ref, jpeg: bytes | None = None) -> np.ndarray:
         """The (511, 511, 3) uint8 BGR crop of record ``ref`` = (source, shard, offset,

@@ -163,6 +163,19 @@ def load_sources(input_config, process_index=None, process_count=None) -> list[S
     ]
 
 
+def record_data(record: bytes, path: str, offset: int, length: int) -> bytes:
+    """The data of a framed ``record`` (header, ``length`` data bytes, checksum) read from
+    ``path`` at byte ``offset``, after checking its framing and both CRC-32C checksums;
+    a ``DataError`` naming the file and offset otherwise."""
+    header = record[: schema.RECORD_HEADER]
+    data = record[schema.RECORD_HEADER : schema.RECORD_HEADER + int(length)]
+    footer = record[schema.RECORD_HEADER + int(length) :]
+    problem = schema.record_problem(header, data, footer, int(length))
+    if problem is not None:
+        raise DataError(f"{path}: record at byte {int(offset)}: {problem}")
+    return data
+
+
 class RecordReader:
     """Reads record bytes by (shard, offset, length); one open file per shard and thread."""
 
@@ -190,14 +203,7 @@ class RecordReader:
         handle.seek(int(offset))
         # One read for framing, data and checksum: one request on a bucket.
         record = handle.read(schema.RECORD_HEADER + int(length) + schema.RECORD_FOOTER)
-        header = record[: schema.RECORD_HEADER]
-        data = record[schema.RECORD_HEADER : schema.RECORD_HEADER + int(length)]
-        footer = record[schema.RECORD_HEADER + int(length) :]
-        problem = schema.record_problem(header, data, footer, int(length))
-        if problem is not None:
-            path = self._paths[source_id][shard_id]
-            raise DataError(f"{path}: record at byte {offset}: {problem}")
-        return data
+        return record_data(record, self._paths[source_id][shard_id], offset, length)
 
     def images(self, refs) -> list[bytes]:
         """``image_bytes`` of each (source, shard, offset, length) in ``refs``, read in

@@ -93,3 +93,31 @@ def test_skip_corrupt_replaces_and_counts(corrupted, caplog):
         finally:
             iterator.close()
     assert any("skipped so far" in message for message in caplog.messages)
+
+
+def test_the_tf_loader_skips_as_the_workers_do_reading_through_tf_data_only(
+    corrupted, monkeypatch
+):
+    """With ``skip_corrupt`` both loaders replace a corrupt sample by the same next one;
+    the tf loader reads its records with tf.data ops, never the Python reader."""
+    folder, shard, _ = corrupted
+    config = _config(folder, skip_corrupt=True, workers=1)
+    config.loader = "workers"
+    with pair_iterator(config, 0, 4, 0, 0, 1) as workers:
+        expected = [next(workers) for _ in range(5)]
+        assert workers.skipped > 0, "no sample touched the corrupt shard"
+
+    def python_read(*args):
+        raise AssertionError("the tf loader read a record through RecordReader")
+
+    monkeypatch.setattr(RecordReader, "read", python_read)
+    config.loader = "tf"
+    iterator = pair_iterator(config, 0, 4, 0, 0, 1)
+    try:
+        for batch in expected:
+            ours = next(iterator)
+            np.testing.assert_array_equal(ours["search_box"], batch["search_box"])
+            difference = ours["search"].astype(int) - batch["search"].astype(int)
+            assert np.abs(difference).max() <= 1
+    finally:
+        iterator.close()
