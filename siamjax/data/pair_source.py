@@ -90,7 +90,13 @@ class PairSource:
     def _shard_size(self, shard: str) -> int:
         sizes = self.__dict__.setdefault("_shard_sizes", {})
         if shard not in sizes:
-            sizes[shard] = fs.size(shard)
+            # Opened once, so an unreadable shard is named as the Python reader names it
+            # (tf.data's own error would not say which file).
+            try:
+                with fs.open_file(shard, "rb"):
+                    sizes[shard] = fs.size(shard)
+            except OSError as error:
+                raise DataError(f"{shard}: cannot read ({error.strerror or error})") from None
         return sizes[shard]
 
     def check_record(self, record, shard, offset, length) -> np.bool_:
