@@ -109,11 +109,19 @@ def load_network(
 
 
 def load_tracker(
-    config, weights: str | Mapping[str, Any], overrides: Sequence[str] = (), backend="jax"
+    config,
+    weights: str | Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    backend="jax",
+    multi_target: bool = False,
 ):
     """The tracker ``config.track.type`` names (``init(frame, box_xywh)`` /
-    ``track(frame) -> (box_xywh, score)``) over ``load_network(config, weights, backend)``."""
-    from siamjax.tracking import build_tracker
+    ``track(frame) -> (box_xywh, score)``) over ``load_network(config, weights, backend)``.
+
+    ``multi_target``: a ``MultiTargetTracker`` of it instead (``init(frame, boxes_xywh)``
+    / ``track(frame) -> [(box_xywh, score), ...]``, all targets in one network call)."""
+    from siamjax.tracking import MultiTargetTracker, build_tracker
 
     config = resolve_config(config, overrides)
-    return build_tracker(config, load_network(config, weights, backend=backend))
+    tracker = build_tracker(config, load_network(config, weights, backend=backend))
+    return MultiTargetTracker(tracker) if multi_target else tracker

@@ -1,7 +1,8 @@
-"""Single-object trackers on the host: crops, post-processing, single and batched trackers."""
+"""Trackers on the host: crops, post-processing, single, multi-target and batched trackers."""
 
 from siamjax.tracking.batched import BatchedTracker
 from siamjax.tracking.crop import FrameError, as_bgr_frame
+from siamjax.tracking.multi_target import MultiTargetTracker
 from siamjax.tracking.network import TrackerNetwork
 from siamjax.tracking.tracker import (
     BoxError,
@@ -15,6 +16,7 @@ __all__ = [
     "BatchedTracker",
     "BoxError",
     "FrameError",
+    "MultiTargetTracker",
     "SiamRPNLTTracker",
     "SiamRPNTracker",
     "TrackerNetwork",

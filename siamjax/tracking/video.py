@@ -1,7 +1,8 @@
 """Tracks a video file, a folder of frames or a camera (the `siamjax track` command).
 
-Frames are read lazily; the annotated video and the box file (OTB result format: one
-``x,y,w,h`` line per frame, the first being the init box) are written as it goes.
+Frames are read lazily; the annotated video and the box files (OTB result format: one
+``x,y,w,h`` line per frame, the first being the init box; one file per target) are
+written as it goes.
 """
 
 from __future__ import annotations
@@ -142,50 +143,51 @@ def _stderr_silenced():
         os.close(saved)
 
 
-def track_video(tracker, source: str, init_box=None, out_video=None, boxes_path=None, show=False):
-    """Tracks the source's frames; returns (boxes (N, 4), mean tracking fps).
+def track_video(tracker, source: str, init_boxes=None, out_video=None, boxes_path=None,
+                show=False):  # fmt: skip
+    """Tracks one or several targets through the source's frames; returns (boxes
+    (frames, targets, 4) x, y, w, h, mean tracking fps).
 
-    The first search call is compiled before the clock starts (a warm-up on the first
-    frame whose result is discarded), so the fps shown is the tracker's, not the
-    compiler's. ``out_video`` uses ``video_codec()``.
+    ``init_boxes``: x, y, w, h boxes in the first frame, or one box (None: draw one).
+    Several boxes
+    are tracked together, one network call per frame (``MultiTargetTracker``), each drawn
+    in its own colour and written to its own box file (``target_box_path``). The first
+    search call is compiled before the clock starts (a warm-up on the first frame whose
+    result is discarded), so the fps shown is the tracker's, not the compiler's.
+    ``out_video`` uses ``video_codec()``.
     """
     frames, count, source_fps = frame_source(source)
     first = next(frames)
-    if init_box is None:
+    if init_boxes is None:
         if not has_display():
             raise SourceError("no display to draw the init box on; pass --init x,y,w,h")
-        init_box = select_box(first)
-    tracker.init(first, init_box)
-    state = tracker.state
-    tracker.track(first)  # compiles the search call; its result is discarded
-    tracker.state = state
-    boxes = [np.asarray(init_box, np.float64)]
-    writer = None
-    if out_video:
-        os.makedirs(os.path.dirname(os.path.abspath(out_video)), exist_ok=True)
-        height, width = first.shape[:2]
-        fourcc = cv2.VideoWriter_fourcc(*video_codec()[0])
-        writer = cv2.VideoWriter(out_video, fourcc, source_fps or 30.0, (width, height))
-        if not writer.isOpened():
-            raise SourceError(f"{out_video}: cannot open for writing")
-        writer.write(_annotate(first, boxes[0], None, None))
-    box_stream = open(boxes_path, "w") if boxes_path else None  # noqa: SIM115
-    if box_stream:
-        box_stream.write(_format(boxes[0]))
+        init_boxes = [select_box(first)]
+    if np.ndim(init_boxes) == 1:  # one box given as x, y, w, h
+        init_boxes = [init_boxes]
+    init_boxes = [np.asarray(box, np.float64) for box in init_boxes]
+    step = _warm_stepper(tracker, first, init_boxes)
+    boxes = [init_boxes]
+    writer = _video_writer(out_video, first, source_fps)
+    if writer is not None:
+        writer.write(_annotate(first, init_boxes, None, None))
+    paths = [target_box_path(boxes_path, k, len(init_boxes)) for k in range(len(init_boxes))]
+    streams = [open(path, "w") for path in paths] if boxes_path else []  # noqa: SIM115
+    for stream, box in zip(streams, init_boxes, strict=False):
+        stream.write(_format(box))
     elapsed = 0.0
     bar = tqdm(frames, total=(count - 1) if count else None, unit="frame")
     try:
         for frame in bar:
             start = time.perf_counter()
-            box, score = tracker.track(frame)
+            results = step(frame)
             elapsed += time.perf_counter() - start
-            boxes.append(np.asarray(box, np.float64))
+            boxes.append([np.asarray(box, np.float64) for box, _ in results])
             fps = (len(boxes) - 1) / elapsed if elapsed > 0 else 0.0
-            bar.set_postfix(fps=f"{fps:.1f}", score=f"{score:.3f}")
-            if box_stream:
-                box_stream.write(_format(box))
+            bar.set_postfix(fps=f"{fps:.1f}", score=" ".join(f"{s:.3f}" for _, s in results))
+            for stream, (box, _) in zip(streams, results, strict=False):
+                stream.write(_format(box))
             if writer is not None or show:
-                annotated = _annotate(frame, box, score, fps)
+                annotated = _annotate(frame, boxes[-1], [s for _, s in results], fps)
                 if writer is not None:
                     writer.write(annotated)
                 if show:
@@ -193,22 +195,80 @@ def track_video(tracker, source: str, init_box=None, out_video=None, boxes_path=
                     if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                         break
     finally:
-        if box_stream:
-            box_stream.close()
+        for stream in streams:
+            stream.close()
         if writer is not None:
             writer.release()
     fps = (len(boxes) - 1) / elapsed if elapsed > 0 else 0.0
-    return np.stack(boxes), fps
+    return np.asarray(boxes, np.float64), fps
+
+
+def target_box_path(boxes_path: str | None, index: int, targets: int) -> str | None:
+    """The box file of target ``index``: ``boxes_path`` itself for one target, else
+    ``<stem>.target<index><ext>`` (``out/boxes.txt`` -> ``out/boxes.target0.txt``)."""
+    if boxes_path is None or targets == 1:
+        return boxes_path
+    stem, ext = os.path.splitext(boxes_path)
+    return f"{stem}.target{index}{ext}"
+
+
+def _warm_stepper(tracker, first, init_boxes):
+    """``frame -> [(box, score), ...]`` of ``tracker`` started on ``init_boxes``, its
+    search call compiled on ``first`` (that result discarded, the state rewound)."""
+    if len(init_boxes) == 1:
+        tracker.init(first, init_boxes[0])
+        owner = tracker
+
+        def step(frame):
+            return [tracker.track(frame)]
+    else:
+        from siamjax.tracking.multi_target import MultiTargetTracker
+
+        owner = MultiTargetTracker(tracker)
+        owner.init(first, init_boxes)
+        step = owner.track
+    state = owner.state
+    step(first)
+    owner.state = state
+    return step
+
+
+def _video_writer(out_video, first, source_fps):
+    if not out_video:
+        return None
+    os.makedirs(os.path.dirname(os.path.abspath(out_video)), exist_ok=True)
+    height, width = first.shape[:2]
+    fourcc = cv2.VideoWriter_fourcc(*video_codec()[0])
+    writer = cv2.VideoWriter(out_video, fourcc, source_fps or 30.0, (width, height))
+    if not writer.isOpened():
+        raise SourceError(f"{out_video}: cannot open for writing")
+    return writer
 
 
 def _format(box) -> str:
     return ",".join(f"{float(v):.4f}" for v in box) + "\n"
 
 
-def _annotate(frame, box, score, fps):
+# One BGR colour per target (cycled beyond eight); the first is the single-target yellow.
+_COLOURS = ((0, 255, 255), (255, 128, 0), (0, 200, 0), (255, 0, 255), (0, 128, 255),
+            (255, 255, 0), (128, 0, 255), (200, 200, 200))  # fmt: skip
+
+
+def _annotate(frame, boxes, scores, fps):
     canvas = frame.copy()
-    x, y, w, h = (int(round(v)) for v in box)
-    cv2.rectangle(canvas, (x, y), (x + w, y + h), (0, 255, 255), 2)
-    text = "init" if score is None else f"score {score:.3f}  {fps:.1f} fps"
-    cv2.putText(canvas, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 255), 2)
+    for index, box in enumerate(boxes):
+        colour = _COLOURS[index % len(_COLOURS)]
+        x, y, w, h = (int(round(v)) for v in box)
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 2)
+        if len(boxes) > 1:
+            label = str(index) if scores is None else f"{index}: {scores[index]:.2f}"
+            cv2.putText(canvas, label, (x, max(y - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        colour, 1)  # fmt: skip
+    if scores is None:
+        text = "init"
+    elif len(boxes) == 1:
+        text = f"score {scores[0]:.3f}  {fps:.1f} fps"
+    else:
+        text = f"{len(boxes)} targets  {fps:.1f} fps"
+    cv2.putText(canvas, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, _COLOURS[0], 2)
     return canvas

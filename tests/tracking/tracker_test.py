@@ -204,3 +204,33 @@ def test_build_tracker_reads_the_config_type():
     bad = apply_overrides(config, ["track.type=kcf"])
     with pytest.raises(ValueError, match="kcf"):
         build_tracker(bad, PeakNetwork((12, 12, 2)))
+
+
+@pytest.mark.parametrize("kind", ["siamrpn", "siamrpn_lt"])
+def test_multi_target_tracker_gives_each_target_its_single_run(alex_network, kind):
+    """Three targets of one video in one network call per frame: each target's boxes and
+    scores are those of a single tracker on it (short-term and long-term, whose lost /
+    found state is per target)."""
+    from siamjax.tracking import MultiTargetTracker
+
+    config, network = alex_network
+    config = apply_overrides(config, [f"track.type={kind}"])
+    frames, boxes = _synthetic_sequence(6, seed=3)
+    inits = [boxes[0], (150, 120, 40, 30), (20, 150, 24, 36)]
+    separate = []
+    for box in inits:
+        tracker = build_tracker(config, network)
+        tracker.init(frames[0], box)
+        separate.append([tracker.track(frame) for frame in frames[1:]])
+    multi = MultiTargetTracker(build_tracker(config, network))
+    multi.init(frames[0], inits)
+    assert multi.targets == 3
+    together = [multi.track(frame) for frame in frames[1:]]
+    for target in range(3):
+        for step, (box, score) in enumerate(separate[target]):
+            np.testing.assert_allclose(together[step][target][0], box, atol=1e-3)
+            assert together[step][target][1] == pytest.approx(score, abs=1e-5)
+    with pytest.raises(BoxError, match="init box of target 1"):
+        multi.init(frames[0], [inits[0], (0, 0, 0, 5)])
+    with pytest.raises(RuntimeError, match="call init"):
+        MultiTargetTracker(build_tracker(config, network)).track(frames[0])

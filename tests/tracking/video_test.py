@@ -135,3 +135,35 @@ def test_fps_leaves_out_compilation_and_the_codec_is_named(setup, capsys):
     assert _track(setup, setup["frames"], "--init", "50,40,28,36", "--out", out_path) == 0
     out = capsys.readouterr().out
     assert f"annotated video: {out_path} (H.264)" in out or "(MPEG-4 Part 2" in out
+
+
+def test_several_targets_track_as_each_alone_from_init_flags_and_a_file(setup, capsys):
+    """Two targets tracked together (repeated --init, then --init-file): each target's box
+    file equals a single-target run of it; the annotated video has every frame."""
+    import numpy as np
+
+    root, boxes = setup["root"], ["50,40,28,36", "10,12,30,24"]
+    single = []
+    for index, box in enumerate(boxes):
+        path = str(root / f"single{index}.txt")
+        assert _track(setup, setup["frames"], "--init", box, "--boxes", path) == 0
+        single.append(np.loadtxt(path, delimiter=","))
+    out_path = str(root / "targets.mp4")
+    assert _track(setup, setup["frames"], "--init", boxes[0], "--init", boxes[1], "--boxes",
+                  str(root / "multi.txt"), "--out", out_path) == 0  # fmt: skip
+    assert "tracked 2 targets through 5 frames" in capsys.readouterr().out
+    init_file = root / "inits.txt"
+    init_file.write_text(f"# two targets\n{boxes[0]}\n\n{boxes[1].replace(',', ' ')}\n")
+    assert _track(setup, setup["frames"], "--init-file", str(init_file), "--boxes",
+                  str(root / "from_file.txt")) == 0  # fmt: skip
+    for index in range(2):
+        for name in ("multi", "from_file"):
+            together = np.loadtxt(root / f"{name}.target{index}.txt", delimiter=",")
+            assert together.shape == (5, 4)
+            np.testing.assert_allclose(together, single[index], atol=1e-3)
+    assert int(cv2.VideoCapture(out_path).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    init_file.write_text("50,40,28,36\n1,2,3\n")
+    assert _track(setup, setup["frames"], "--init-file", str(init_file)) == 2
+    assert f"{init_file}:2: --init must have 4 values" in capsys.readouterr().err
+    assert _track(setup, setup["frames"], "--init", "50,40,28,36", "--init", "900,1,5,5") == 2
+    assert "init box of target 1 [900.0, 1.0, 5.0, 5.0] lies outside" in capsys.readouterr().err
