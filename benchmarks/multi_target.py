@@ -2,7 +2,7 @@
 (``MultiTargetTracker``) against N separate single-target trackers, in targets·frames/s.
 
     python benchmarks/multi_target.py [--config configs/siamrpn_alex_dwxcorr.py]
-        [--targets 1 4 16] [--frames 10]
+        [--targets 1 4 16] [--frames 10] [--backend jax|onnxruntime]
 
 Random weights (speed does not depend on them); 640x480 frames of noise with moving
 patches. Each timing starts after a warm-up frame (the compilation of each batch size).
@@ -18,8 +18,9 @@ import jax
 import numpy as np
 
 from siamjax.config_loader import load_config
+from siamjax.loading import load_network
 from siamjax.models import build_model, init_variables
-from siamjax.tracking import MultiTargetTracker, TrackerNetwork, build_tracker
+from siamjax.tracking import MultiTargetTracker, build_tracker
 
 
 def synthetic_video(frames: int, targets: int, seed: int = 0):
@@ -69,12 +70,13 @@ def main() -> None:
     parser.add_argument("--config", default="configs/siamrpn_alex_dwxcorr.py")
     parser.add_argument("--targets", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--frames", type=int, default=10, help="tracked frames per run")
+    parser.add_argument("--backend", default="jax", choices=["jax", "onnxruntime"])
     args = parser.parse_args()
     config = load_config(os.path.abspath(args.config))
     model = build_model(config.model)
     variables = init_variables(model, jax.random.key(0), 127, config.track.instance_size)
-    network = TrackerNetwork(model, variables)
-    print(f"{os.path.basename(args.config)}, {jax.devices()[0].device_kind}, "
+    network = load_network(config, variables, backend=args.backend)
+    print(f"{os.path.basename(args.config)}, {args.backend} on {jax.devices()[0].device_kind}, "
           f"{args.frames} frames of 640x480")  # fmt: skip
     print("| targets | together (targets·frames/s) | separate trackers | ratio |")
     print("| --- | --- | --- | --- |")
