@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from siamjax import fake_bucket
+
 # The image files frame folders may hold (benchmarks, raw datasets, `siamjax track`).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -23,7 +25,6 @@ def is_url(path: str) -> bool:
 
 def _gfile(path):
     """gfile for ``path``'s scheme (``fakebucket://``: ``siamjax/fake_bucket.py``)."""
-    from siamjax import fake_bucket
 
     if fake_bucket.is_fake(path):
         return fake_bucket

@@ -18,7 +18,13 @@ from typing import Any
 
 import ml_collections
 
+from siamjax.backend import resolve_policy
+from siamjax.checkpoints import load_variables
 from siamjax.config_loader import apply_overrides, load_config
+from siamjax.models import VariablesMismatch, build_model, check_variables
+from siamjax.tracking import MultiTargetTracker, TrackerNetwork, build_tracker
+from siamjax.tracking.backend_choice import fastest_network
+from siamjax.tracking.onnx_network import OnnxTrackerNetwork
 
 
 class CheckpointError(ValueError):
@@ -35,8 +41,6 @@ def resolve_config(config: str | ml_collections.ConfigDict, overrides: Sequence[
 
 def build_configured_model(config):
     """The config's model, formulated as ``config.backend`` resolves on this backend."""
-    from siamjax.backend import resolve_policy
-    from siamjax.models import build_model
 
     return build_model(config.model, resolve_policy(config).formulation)
 
@@ -45,8 +49,6 @@ def load_checkpoint(checkpoint: str, model=None) -> dict:
     """The variables of an orbax checkpoint directory (numpy arrays), checked against
     ``model`` when given. Raises ``CheckpointError`` naming the checkpoint, and for a
     mismatch the first differing parameter with both shapes."""
-    from siamjax.checkpoints import load_variables
-    from siamjax.models import VariablesMismatch, check_variables
 
     try:
         variables = load_variables(checkpoint)
@@ -84,8 +86,6 @@ def load_network(
     (``OnnxTrackerNetwork``: the plain model exported to ONNX in memory) or 'auto' (the
     faster of the two for this model on this machine: ``tracking/backend_choice.py``).
     """
-    from siamjax.models import VariablesMismatch
-    from siamjax.tracking import TrackerNetwork
 
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
@@ -96,12 +96,8 @@ def load_network(
         source, variables = "variables in memory", weights
     try:
         if backend == "onnxruntime":
-            from siamjax.tracking.onnx_network import OnnxTrackerNetwork
-
             return OnnxTrackerNetwork.from_config(config, variables)
         if backend == "auto":
-            from siamjax.tracking.backend_choice import fastest_network
-
             return fastest_network(config, variables, batch_mode)
         return TrackerNetwork.from_config(config, variables, batch_mode)  # checks the fit
     except VariablesMismatch as error:
@@ -120,7 +116,6 @@ def load_tracker(
 
     ``multi_target``: a ``MultiTargetTracker`` of it instead (``init(frame, boxes_xywh)``
     / ``track(frame) -> [(box_xywh, score), ...]``, all targets in one network call)."""
-    from siamjax.tracking import MultiTargetTracker, build_tracker
 
     config = resolve_config(config, overrides)
     tracker = build_tracker(config, load_network(config, weights, backend=backend))

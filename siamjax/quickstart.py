@@ -18,7 +18,20 @@ import json
 import os
 import time
 
+import jax
 import numpy as np
+
+from siamjax.config_loader import load_config
+from siamjax.datasets.benchmark_layout import read_custom
+from siamjax.eval import results
+from siamjax.eval.boxes import init_box
+from siamjax.eval.report import markdown_table, score_trackers, write_report
+from siamjax.eval.runner import run_batched
+from siamjax.loading import build_configured_model, load_checkpoint, load_tracker
+from siamjax.prep.prepare import prepare
+from siamjax.prep.synthetic import generate
+from siamjax.tracking import BatchedTracker
+from siamjax.train.loop import initial_variables, train
 
 DEFAULT_CONFIG = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "quickstart.py"
@@ -34,8 +47,6 @@ def _stage(text: str) -> None:
 
 def write_static_results(videos, out_dir: str, dataset: str = "custom") -> None:
     """The static baseline: the initial box repeated on every frame."""
-    from siamjax.eval import results
-    from siamjax.eval.boxes import init_box
 
     for video in videos:
         box = np.asarray(init_box(video.gt[0], vot_protocol=False), np.float64)
@@ -46,9 +57,6 @@ def evaluate_variables(config, variables, videos, out_dir: str, dataset: str = "
                        batch: int = 4) -> None:  # fmt: skip
     """One-pass tracking of ``videos`` with in-memory ``variables`` (``batch`` sequences in
     lockstep); results under ``out_dir`` in ``dataset``'s layout (finished ones kept)."""
-    from siamjax.eval.runner import run_batched
-    from siamjax.loading import load_tracker
-    from siamjax.tracking import BatchedTracker
 
     tracker = load_tracker(config, variables)
     run_batched(BatchedTracker(tracker, batch), videos, out_dir, dataset)
@@ -82,15 +90,6 @@ def add_elapsed(workdir: str, seconds: float, name: str = "elapsed_seconds") -> 
 
 
 def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
-    import jax
-
-    from siamjax.config_loader import load_config
-    from siamjax.datasets.benchmark_layout import read_custom
-    from siamjax.eval.report import markdown_table, score_trackers, write_report
-    from siamjax.loading import build_configured_model, load_checkpoint
-    from siamjax.prep.prepare import prepare
-    from siamjax.prep.synthetic import generate
-    from siamjax.train.loop import initial_variables, train
 
     config = load_config(DEFAULT_CONFIG) if config is None else config
     raw = os.path.join(workdir, "data", "raw")

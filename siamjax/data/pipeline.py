@@ -23,6 +23,7 @@ from siamjax.data.augment import warp_crop_tf
 from siamjax.data.batch_format import photometric_names
 from siamjax.data.pair_source import MAX_SUBSTITUTES, PairSource
 from siamjax.data.sources import DataError
+from siamjax.data.workers import WorkerPairIterator
 
 _PLAN = ("shard", "offset", "length", "shard_size", "box", "xs", "ys", "colour", "blur_size",
          "blur_weight", "flip")  # fmt: skip
@@ -217,8 +218,6 @@ def pair_iterator(input_config, seed: int, batch_size: int, position: int = 0,
     grey level); each is deterministic and resumable on its own."""
     loader = input_config.get("loader", "workers")
     if loader == "workers":
-        from siamjax.data.workers import WorkerPairIterator
-
         return WorkerPairIterator(input_config, seed, batch_size, position, process_index,
                                   process_count)  # fmt: skip
     if loader == "tf":

@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import threading
 import weakref
@@ -32,8 +33,10 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from siamjax import fs
 from siamjax.data.batch_format import batch_layout
-from siamjax.data.sources import DataError
+from siamjax.data.pair_source import PairSource
+from siamjax.data.sources import DataError, load_sources
 
 _POLL_SECONDS = 1.0
 
@@ -79,7 +82,6 @@ URL_SAMPLES_IN_FLIGHT = 256
 def default_read_threads(sources, workers: int) -> int:
     """``config.input.read_threads = 0``: 1 for local shards; for shards behind a URL
     enough threads per worker for ``URL_SAMPLES_IN_FLIGHT`` samples in flight."""
-    from siamjax import fs
 
     remote = any(fs.is_url(shard) for source in sources for shard in source.shards)
     return -(-URL_SAMPLES_IN_FLIGHT // workers) if remote else 1
@@ -88,7 +90,6 @@ def default_read_threads(sources, workers: int) -> int:
 def check_shared_memory(size: int, directory: str = "/dev/shm") -> None:
     """Raises before a too-small /dev/shm (Docker's default is 64 MB) would crash a worker
     with SIGBUS half-way through writing a batch."""
-    import shutil
 
     if not os.path.isdir(directory):
         return  # not Linux: shared memory is not a size-limited filesystem there
@@ -125,8 +126,6 @@ def _slot_arrays(buffer, layout: dict, slots: int) -> dict:
 def _worker_main(worker_args: dict, tasks, done) -> None:
     """One worker: builds samples named by ``tasks`` into the shared slots."""
     import cv2
-
-    from siamjax.data.pair_source import PairSource
 
     cv2.setNumThreads(1)  # one process per core already
     # Ctrl-C and a preemption SIGTERM reach the whole process group; the trainer handles
@@ -237,8 +236,6 @@ class WorkerPairIterator:
 
             process_index, process_count = jax.process_index(), jax.process_count()
         if sources is None:
-            from siamjax.data.sources import load_sources
-
             sources = load_sources(input_config, process_index, process_count)
         self.sources = sources
         self.input_config = input_config

@@ -14,6 +14,7 @@ import json
 import os
 import warnings
 
+import cv2
 import numpy as np
 
 from siamjax.datasets import Protocol, dataset_spec
@@ -24,7 +25,6 @@ from siamjax.eval.boxes import region_to_rect
 
 def frame_size(video) -> tuple[int, int]:
     """(W, H) of a video's first frame (the bounds pysot uses for VOT overlaps)."""
-    import cv2
 
     frame = cv2.imread(video.frame_paths[0], cv2.IMREAD_UNCHANGED)
     if frame is None:

@@ -19,6 +19,7 @@ Files are written to a temporary name and renamed, so a file that exists is comp
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -145,7 +146,6 @@ def read_confidences(root, dataset, video, expected_frames: int) -> np.ndarray:
 
 def submission_archive(root: str, dataset: str, video_names) -> str:
     """Zips the results of ``video_names`` for GOT-10k's or TrackingNet's server -> path."""
-    import zipfile
 
     if not dataset_spec(dataset).submission:
         raise ValueError(f"{dataset} has no submission server format")

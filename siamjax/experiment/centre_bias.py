@@ -17,7 +17,14 @@ Offsets are (x, y) in search-crop pixels (255 crop), relative to the crop centre
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+
+from siamjax.anchors import anchor_grid, flat_pysot_order, score_size
+from siamjax.tracking import postprocess
+from siamjax.tracking.crop import channel_average, context_size, get_subwindow
+from siamjax.tracking.network import TrackerNetwork
+from siamjax.tracking.tracker import TrackParams
 
 SUCCESS_THRESHOLDS = np.arange(0, 1.05, 0.05)
 
@@ -37,13 +44,6 @@ def probe(config, variables, videos, shift: float = 64.0, per_video: int = 8,
     """{'targets': (P, 2) target offsets, 'peaks': (P, 2) peak offsets, 'iou': (P,) IoU of
     the box decoded at the peak with the target's box}, crop pixels, for ``per_video``
     probes of each labelled video (frames 1.. with a ground-truth box)."""
-    import cv2
-
-    from siamjax.anchors import anchor_grid, flat_pysot_order, score_size
-    from siamjax.tracking import postprocess
-    from siamjax.tracking.crop import channel_average, context_size, get_subwindow
-    from siamjax.tracking.network import TrackerNetwork
-    from siamjax.tracking.tracker import TrackParams
 
     params = TrackParams.from_config(config)
     network = TrackerNetwork.from_config(config, variables)

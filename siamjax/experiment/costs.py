@@ -7,6 +7,8 @@ import time
 import jax
 import numpy as np
 
+from siamjax.tracking.network import TrackerNetwork
+
 # The head's convolutions on each side of the correlation: depthwise heads
 # (``DepthwiseXCorr``) and the up-channel head (``UPChannelRPN``).
 TEMPLATE_BRANCH = frozenset({"conv_kernel", "template_cls_conv", "template_loc_conv"})
@@ -33,7 +35,6 @@ def parameter_counts(variables) -> dict:
 def search_milliseconds(config, variables, calls: int = 20) -> float:
     """Median milliseconds of one batch-1 search call (the tracker's per-frame network
     work: backbone on the search crop, correlation, head) on the default device."""
-    from siamjax.tracking.network import TrackerNetwork
 
     network = TrackerNetwork.from_config(config, variables)
     exemplar = int(config.track.exemplar_size)

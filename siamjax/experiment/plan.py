@@ -17,6 +17,7 @@ import json
 import os
 import sys
 
+import siamjax.models  # noqa: F401  (registers the built-in variants)
 from siamjax import registry
 from siamjax.config_loader import apply_overrides
 
@@ -55,7 +56,6 @@ def run_dir(workdir: str, variant: str, seed: int) -> str:
 def import_variant_module(spec: str) -> list[str]:
     """Imports a module name or a ``.py`` file (registering its variants); returns the
     correlation names it registered that were not registered before."""
-    import siamjax.models  # noqa: F401  (the built-in variants are not new)
 
     before = set(registry.names("correlation"))
     if spec.endswith(".py"):
@@ -89,7 +89,6 @@ def variant_overrides(experiment, variant: str) -> tuple[str, ...]:
 def check_variants(experiment, config=None) -> None:
     """Every listed variant is a registered correlation or has overrides that apply to
     ``config``, and the baseline is listed."""
-    import siamjax.models  # noqa: F401  (registers the built-in variants)
 
     known = registry.names("correlation")
     overrides = experiment.get("overrides") or {}

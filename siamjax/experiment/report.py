@@ -17,8 +17,11 @@ import os
 import numpy as np
 
 from siamjax import machine
+from siamjax.eval.report import plot_curves
 from siamjax.experiment import statistics
+from siamjax.experiment.centre_bias import summarise
 from siamjax.experiment.plan import run_dir
+from siamjax.train.loop import total_steps
 
 SCORES = ("success_auc", "precision", "norm_precision")
 
@@ -121,7 +124,6 @@ def collect(workdir: str, config, splits: list[str]) -> dict:
 
 def _pooled_probes(probed: list[dict]) -> dict:
     """Every seed's centre-bias probes together, and their summary."""
-    from siamjax.experiment.centre_bias import summarise
 
     pooled = {key: np.concatenate([np.asarray(p[key]) for p in probed]).tolist()
               for key in ("targets", "peaks", "iou")}  # fmt: skip
@@ -171,7 +173,6 @@ def plot_centre_bias(results: dict, out_dir: str) -> list[str]:
 
 
 def _train_steps(config) -> int:
-    from siamjax.train.loop import total_steps
 
     return total_steps(config)
 
@@ -241,8 +242,6 @@ def plot(results: dict, out_dir: str) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from siamjax.eval.report import plot_curves
 
     paths = []
     for split in results["splits"]:

@@ -20,10 +20,20 @@ import json
 import os
 import time
 
+import jax
 import numpy as np
 
-from siamjax.experiment import plan
+from siamjax.datasets import Protocol, dataset_spec, load_benchmark
+from siamjax.eval.report import score_trackers
+from siamjax.experiment import centre_bias, plan
+from siamjax.experiment.costs import parameter_counts, search_milliseconds
 from siamjax.experiment.plan import ExperimentError, Unit, run_dir
+from siamjax.experiment.report import markdown, write_results
+from siamjax.loading import load_checkpoint
+from siamjax.prep.prepare import prepare
+from siamjax.prep.synthetic import generate
+from siamjax.quickstart import add_elapsed, evaluate_variables
+from siamjax.train.loop import train
 
 HELD_OUT = "held_out"
 
@@ -78,9 +88,6 @@ def prepare_data(workdir: str, config, process_index: int) -> tuple[str, str]:
     ready = os.path.join(workdir, "data", "ready")
     if process_index == 0:
         if not os.path.exists(ready):
-            from siamjax.prep.prepare import prepare
-            from siamjax.prep.synthetic import generate
-
             if not os.path.isdir(os.path.join(raw, "test")):
                 _stage(f"generating {data.synthetic_videos} synthetic sequences -> {raw}")
                 generate(raw, videos=int(data.synthetic_videos), seed=int(data.seed))
@@ -110,9 +117,6 @@ def _wait_for(paths: list[str], what: str, minutes: float) -> None:
 
 def _train_unit(workdir: str, config, unit: Unit) -> dict:
     """Trains ``unit`` (or resumes it); returns {seed: model directory}."""
-    import jax
-
-    from siamjax.train.loop import train
 
     run_config = plan.variant_config(config, unit.variant)
     train_dir = os.path.join(workdir, "train", unit.name)
@@ -135,7 +139,6 @@ def _train_unit(workdir: str, config, unit: Unit) -> dict:
 
 def evaluation_splits(config, held_out_dir: str, benchmarks) -> dict:
     """{split name: (dataset, videos)}: the held-out split, then each extra benchmark."""
-    from siamjax.datasets import Protocol, dataset_spec, load_benchmark
 
     count = int(config.experiment.max_eval_videos)
     splits = {HELD_OUT: ("custom", load_benchmark("custom", held_out_dir))}
@@ -156,8 +159,6 @@ def evaluation_splits(config, held_out_dir: str, benchmarks) -> dict:
 
 def _evaluate_run(workdir: str, config, variant: str, seed: int, variables, splits) -> dict:
     """Tracks every split with one run's weights; returns its scores per split."""
-    from siamjax.eval.report import score_trackers
-    from siamjax.quickstart import evaluate_variables
 
     run_config = plan.variant_config(config, variant)
     scores = {}
@@ -183,7 +184,6 @@ def _evaluate_run(workdir: str, config, variant: str, seed: int, variables, spli
 
 def _probe_centre_bias(config, variant: str, variables, splits) -> dict:
     """``centre_bias.probe`` on the held-out split, as lists for run.json."""
-    from siamjax.experiment import centre_bias
 
     settings = config.experiment.centre_bias
     _, videos = splits[HELD_OUT]
@@ -194,7 +194,6 @@ def _probe_centre_bias(config, variant: str, variables, splits) -> dict:
 
 def _measure_costs(workdir: str, config, variant: str, variables) -> None:
     """``runs/<variant>/costs.json`` once per variant (parameters, search ms)."""
-    from siamjax.experiment.costs import parameter_counts, search_milliseconds
 
     path = os.path.join(workdir, "runs", variant, "costs.json")
     if os.path.exists(path):
@@ -209,7 +208,6 @@ def _measure_costs(workdir: str, config, variant: str, variables) -> None:
 
 def run_unit(workdir: str, config, unit: Unit, splits) -> None:
     """Trains one unit, then evaluates and records each of its runs."""
-    from siamjax.loading import load_checkpoint
 
     started = time.time()
     _stage(f"training {unit.variant}, seeds {list(unit.seeds)}")
@@ -238,7 +236,6 @@ def run_unit(workdir: str, config, unit: Unit, splits) -> None:
 def complete_splits(workdir: str, config, splits) -> None:
     """Evaluates finished runs on the splits they lack (a ``--dataset`` added after they
     were trained), from their saved weights, and records the scores in their run.json."""
-    from siamjax.loading import load_checkpoint
 
     experiment = config.experiment
     for variant in experiment.variants:
@@ -270,8 +267,6 @@ def run_experiment(config, workdir: str, benchmarks=(), process_index: int = 0,
     Returns:
       The results dict (process 0), or None (other processes).
     """
-    from siamjax.experiment.report import markdown, write_results
-    from siamjax.quickstart import add_elapsed
 
     started = time.time()
     experiment = config.experiment

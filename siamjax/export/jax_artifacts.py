@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from siamjax import fs
 from siamjax.backend import resolve_policy
 from siamjax.models import build_model, make_search_fn, make_template_fn
 from siamjax.platforms import LOWERING_PLATFORMS, UnknownPlatformError, lowering_platform
@@ -104,7 +105,6 @@ def export_tracker(config, variables, out_dir: str, platforms=DEFAULT_PLATFORMS,
                    batch_sizes=(1,), progress=print) -> dict:  # fmt: skip
     """Writes every artifact and ``manifest.json`` to ``out_dir`` (local or a URL);
     returns the manifest."""
-    from siamjax import fs
 
     fs.makedirs(out_dir)
     variables = jax.tree_util.tree_map(np.asarray, variables)

@@ -19,11 +19,17 @@ channels), as with ``siamjax export``'s jax artifacts.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from siamjax import fs
+from siamjax.backend import PLAIN
+from siamjax.export.jax_artifacts import search_sizes
+from siamjax.models import build_model, make_search_fn, make_template_fn
 
 OPSET = 18
 
@@ -497,7 +503,6 @@ def function_to_onnx(function, example_inputs: dict, output_names: list[str], gr
 
 
 def _plain(model, variables):
-    from siamjax.backend import PLAIN
 
     return model.clone(formulation=PLAIN), jax.tree_util.tree_map(jnp.asarray, variables)
 
@@ -505,7 +510,6 @@ def _plain(model, variables):
 def template_onnx_model(model, variables, batch: int, exemplar: int):
     """``(template_model, feature_names)``: the plain formulation's template function at
     one batch size; outputs ``template_<level>``."""
-    from siamjax.models import make_template_fn
 
     plain, variables = _plain(model, variables)
     template_fn = make_template_fn(plain)
@@ -523,7 +527,6 @@ def template_onnx_model(model, variables, batch: int, exemplar: int):
 def search_onnx_model(model, variables, batch: int, exemplar: int, instance: int):
     """The plain formulation's search function at one batch size and search size:
     inputs ``search`` and ``template_<level>``, outputs ``scores`` and ``deltas``."""
-    from siamjax.models import make_search_fn, make_template_fn
 
     plain, variables = _plain(model, variables)
     template = np.zeros((batch, exemplar, exemplar, 3), np.float32)
@@ -565,11 +568,6 @@ def _io_specs(values) -> list:
 def export_onnx(config, variables, out: str, batch_sizes=(1,)) -> dict:
     """Writes ``template_b{N}.onnx`` and ``search_b{N}_x{X}.onnx`` (every search size the
     configured tracker uses) and ``manifest.json`` to ``out``; returns the manifest."""
-    import json
-
-    from siamjax import fs
-    from siamjax.export.jax_artifacts import search_sizes
-    from siamjax.models import build_model
 
     model = build_model(config.model)  # written in the plain formulation whatever the policy
     exemplar = int(config.track.exemplar_size)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from siamjax.integrations import load_tracker
+
 try:
     from got10k.trackers import Tracker as _Got10kBase
 except ImportError:  # the adapter stays importable; using it needs `pip install got10k`
@@ -28,7 +30,6 @@ class Got10kTracker(_Got10kBase):
 
     @classmethod
     def from_files(cls, config_spec, checkpoint_dir, name="siamjax", overrides=()):
-        from siamjax.integrations import load_tracker
 
         return cls(load_tracker(config_spec, checkpoint_dir, overrides), name)
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from siamjax.eval.boxes import init_box
+from siamjax.integrations import load_tracker
 
 
 def _selection_to_box(selection) -> np.ndarray:
@@ -58,7 +59,5 @@ def run_session(vot_module, tracker) -> int:
 def run(config_spec: str, checkpoint_dir: str, overrides=()) -> None:
     """Entry point for ``trackers.ini``: imports the toolkit's ``vot`` module and tracks."""
     import vot  # provided by the vot-toolkit at run time
-
-    from siamjax.integrations import load_tracker
 
     run_session(vot, load_tracker(config_spec, checkpoint_dir, overrides))

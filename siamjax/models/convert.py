@@ -27,6 +27,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from siamjax.models.backbones import alexnet_legacy_conv_indices
+
 _LEAF_TO_TORCH = {
     ("params", "kernel"): "weight",
     ("params", "scale"): "weight",
@@ -114,7 +116,6 @@ def alexnet_layout_renames(prefix: str = "backbone") -> dict[str, str]:
     per-layer AlexNet (``layer1..layer5``, conv ``.0`` and BatchNorm ``.1``). The two hold
     the same weights: the released ``siamrpn_alex_dwxcorr`` model uses the first, the
     training recipe (which unfreezes layer4/5) the second."""
-    from siamjax.models.backbones import alexnet_legacy_conv_indices
 
     renames = {}
     for layer, index in enumerate(alexnet_legacy_conv_indices(), start=1):

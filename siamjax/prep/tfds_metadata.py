@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from siamjax.data import schema
 
 
 def crop_features():
-    import numpy as np
     import tensorflow_datasets as tfds
 
     return tfds.features.FeaturesDict(

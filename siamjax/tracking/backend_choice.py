@@ -12,7 +12,12 @@ from __future__ import annotations
 import sys
 import time
 
+import jax
 import numpy as np
+
+from siamjax.platforms import is_cpu
+from siamjax.tracking import TrackerNetwork
+from siamjax.tracking.onnx_network import OnnxTrackerNetwork
 
 
 def _median_search_ms(network, exemplar: int, instance: int, calls: int) -> float:
@@ -30,10 +35,6 @@ def _median_search_ms(network, exemplar: int, instance: int, calls: int) -> floa
 
 
 def fastest_network(config, variables, batch_mode=None, calls: int = 3):
-    import jax
-
-    from siamjax.platforms import is_cpu
-    from siamjax.tracking import TrackerNetwork
 
     jax_network = TrackerNetwork.from_config(config, variables, batch_mode)
     platform = jax.default_backend()
@@ -41,8 +42,6 @@ def fastest_network(config, variables, batch_mode=None, calls: int = 3):
         print(f"siamjax: backend auto: jax (on {platform})", file=sys.stderr)
         return jax_network
     try:
-        from siamjax.tracking.onnx_network import OnnxTrackerNetwork
-
         onnx_network = OnnxTrackerNetwork.from_config(config, variables)
     except ImportError:
         print("siamjax: backend auto: jax (onnxruntime is not installed)", file=sys.stderr)

@@ -14,6 +14,9 @@ import os
 
 import numpy as np
 
+from siamjax.export.onnx import search_onnx_model, template_onnx_model
+from siamjax.models import build_model, check_variables
+
 
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -27,8 +30,6 @@ class OnnxTrackerNetwork:
     def __init__(self, model, variables, exemplar_size: int = 127, threads: int | None = None):
         import onnxruntime  # noqa: F401  (fail here, not at the first frame)
 
-        from siamjax.models import check_variables
-
         check_variables(model, variables)
         self.model, self.variables = model, variables
         self.exemplar_size = int(exemplar_size)
@@ -38,7 +39,6 @@ class OnnxTrackerNetwork:
 
     @classmethod
     def from_config(cls, config, variables, threads: int | None = None):
-        from siamjax.models import build_model
 
         # The export writes the plain formulation whatever the backend policy says.
         return cls(build_model(config.model), variables, config.track.exemplar_size, threads)
@@ -56,7 +56,6 @@ class OnnxTrackerNetwork:
         )
 
     def _template_session(self, batch: int):
-        from siamjax.export.onnx import template_onnx_model
 
         if batch not in self._template_sessions:
             proto, self._feature_names = template_onnx_model(
@@ -66,7 +65,6 @@ class OnnxTrackerNetwork:
         return self._template_sessions[batch]
 
     def _search_session(self, batch: int, instance: int):
-        from siamjax.export.onnx import search_onnx_model
 
         if (batch, instance) not in self._search_sessions:
             proto = search_onnx_model(

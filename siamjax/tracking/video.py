@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from siamjax import fs
+from siamjax.tracking.multi_target import MultiTargetTracker
 
 
 class SourceError(ValueError):
@@ -222,8 +223,6 @@ def _warm_stepper(tracker, first, init_boxes):
         def step(frame):
             return [tracker.track(frame)]
     else:
-        from siamjax.tracking.multi_target import MultiTargetTracker
-
         owner = MultiTargetTracker(tracker)
         owner.init(first, init_boxes)
         step = owner.track

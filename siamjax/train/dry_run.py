@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import jax
 
+from siamjax import fs
 from siamjax.backend import resolve_policy
 from siamjax.cluster import Cluster
+from siamjax.data.sources import host_shards, list_shards
 from siamjax.platforms import describe_devices
+from siamjax.train.loop import bn_group_warning, mesh_devices, total_steps
 from siamjax.train.optim import iterations_per_epoch
+from siamjax.train.step import bn_groups_span_devices
 
 
 def checkpoint_steps(directory_names) -> list[int]:
@@ -38,10 +42,6 @@ def first_save_step(resume_step: int, last_step: int, checkpoint_every: int,
 def describe_launch(config, workdir: str, cluster: Cluster, max_steps: int | None = None,
                     devices=None) -> list[str]:  # fmt: skip
     """The lines ``--dry-run`` prints for this process (reads, never writes)."""
-    from siamjax import fs
-    from siamjax.data.sources import host_shards, list_shards
-    from siamjax.train.loop import bn_group_warning, mesh_devices, total_steps
-    from siamjax.train.step import bn_groups_span_devices
 
     index, count = jax.process_index(), jax.process_count()
     policy = resolve_policy(config)

@@ -16,6 +16,8 @@ import ctypes.util
 import functools
 import gc
 
+import jax
+
 
 @functools.lru_cache(maxsize=1)
 def _malloc_trim():
@@ -42,7 +44,6 @@ def release_after_compile(trim: bool = True) -> None:
     """After an ahead-of-time compile whose executable the caller keeps: drops JAX's
     caches of traced and lowered programs (anything jitted later recompiles once) and,
     with ``trim`` (the backend policy's ``trim_host_memory``), returns the freed memory."""
-    import jax
 
     jax.clear_caches()
     gc.collect()

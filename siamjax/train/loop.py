@@ -27,10 +27,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax._src import distributed
+from jax.experimental import multihost_utils
 
 from siamjax import fs
 from siamjax.backend import resolve_policy
+from siamjax.checkpoints import load_variables, save_variables
 from siamjax.data.batch_format import batch_layout
+from siamjax.data.pipeline import pair_iterator
 from siamjax.models import build_model, init_variables
 from siamjax.train import checkpointing
 from siamjax.train.host_memory import release_after_compile, release_freed_memory
@@ -48,6 +52,7 @@ from siamjax.train.step import (
     state_float_dtype,
     state_step,
 )
+from siamjax.train.tensorboard import ScalarWriter
 
 
 def initial_variables(model, config, compiler_options: dict | None = None,
@@ -57,8 +62,6 @@ def initial_variables(model, config, compiler_options: dict | None = None,
     ``siamjax convert --imagenet``) if set. ``compiler_options``: the initialisation's
     (backend policy ``init_compiler_options()``)."""
     if config.train.init_checkpoint:
-        from siamjax.checkpoints import load_variables
-
         loaded = load_variables(config.train.init_checkpoint)
         return jax.tree_util.tree_map(jnp.asarray, loaded)
     exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
@@ -123,8 +126,6 @@ class Preemption:
         self._previous = None
         self.mode = "local"
         if jax.process_count() > 1:
-            from jax._src import distributed
-
             service = distributed.global_state.preemption_sync_manager is not None
             self.mode = "service" if service else "all_gather"
 
@@ -144,12 +145,8 @@ class Preemption:
         """Whether every process stops (and saves) after ``step``; call it after each
         step on every process with the same ``step``."""
         if self.mode == "service":
-            from jax.experimental import multihost_utils
-
             self.requested = multihost_utils.reached_preemption_sync_point(step)
         elif self.mode == "all_gather":
-            from jax.experimental import multihost_utils
-
             flags = multihost_utils.process_allgather(np.asarray(self.requested, np.int32))
             self.requested = bool(np.any(flags))
         return self.requested
@@ -171,8 +168,6 @@ class _Logger:
         if not enabled:
             return
         if tensorboard:
-            from siamjax.train.tensorboard import ScalarWriter
-
             self.writer = ScalarWriter(fs.join(workdir, "tensorboard"))
             if start_step:
                 self.writer.restart(start_step)
@@ -381,7 +376,6 @@ def _batch_reader(run: _Run, position: int, batch_source):
     """(``next_batch(position) -> (position, local batch)``, iterator to close or None)."""
     if batch_source is not None:
         return (lambda position: batch_source(position, run.local_batch)), None
-    from siamjax.data.pipeline import pair_iterator
 
     iterator = pair_iterator(run.config.input, data_seed(run.config), run.local_batch, position)
     run.say(f"input: {iterator.describe()}")
@@ -532,7 +526,6 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
 def export_model(state: TrainState, workdir: str, name: str = "model") -> str:
     """Writes ``{'params', 'batch_stats'}`` to ``WORKDIR/<name>`` for
     ``siamjax track/eval``."""
-    from siamjax.checkpoints import save_variables
 
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     return save_variables(fs.join(workdir, name), variables, overwrite=True)

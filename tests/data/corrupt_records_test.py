@@ -95,9 +95,7 @@ def test_skip_corrupt_replaces_and_counts(corrupted, caplog):
     assert any("skipped so far" in message for message in caplog.messages)
 
 
-def test_the_tf_loader_skips_as_the_workers_do_reading_through_tf_data_only(
-    corrupted, monkeypatch
-):
+def test_the_tf_loader_skips_as_the_workers_do_reading_through_tf_data_only(corrupted, monkeypatch):
     """With ``skip_corrupt`` both loaders replace a corrupt sample by the same next one;
     the tf loader reads its records with tf.data ops, never the Python reader."""
     folder, shard, _ = corrupted
