@@ -215,7 +215,8 @@ def test_multi_target_tracker_gives_each_target_its_single_run(alex_network, kin
 
     config, network = alex_network
     config = apply_overrides(config, [f"track.type={kind}"])
-    frames, boxes = _synthetic_sequence(6, seed=3)
+    # The long-term tracker's lost targets search at 831: fewer frames keep it short.
+    frames, boxes = _synthetic_sequence(6 if kind == "siamrpn" else 3, seed=3)
     inits = [boxes[0], (150, 120, 40, 30), (20, 150, 24, 36)]
     separate = []
     for box in inits:
@@ -226,6 +227,8 @@ def test_multi_target_tracker_gives_each_target_its_single_run(alex_network, kin
     multi.init(frames[0], inits)
     assert multi.targets == 3
     together = [multi.track(frame) for frame in frames[1:]]
+    if kind == "siamrpn_lt":  # random weights: some targets are lost, and found again or not
+        assert any(state.lost for state in multi.state)
     for target in range(3):
         for step, (box, score) in enumerate(separate[target]):
             np.testing.assert_allclose(together[step][target][0], box, atol=1e-3)
