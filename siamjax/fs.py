@@ -11,6 +11,7 @@ checkpoints take the same strings (it has its own path layer, etils ``epath``).
 
 from __future__ import annotations
 
+import json
 import os
 
 from siamjax import fake_bucket
@@ -117,6 +118,20 @@ def write_text(path: str, text: str) -> None:
         with open(temporary, "w") as stream:
             stream.write(text)
         os.replace(temporary, path)
+
+
+def read_json(path: str):
+    return json.loads(read_text(path))
+
+
+def write_json(path: str, value, indent: int = 2, sort_keys: bool = False) -> None:
+    """Writes ``value`` as JSON atomically under a name of this process's own (processes
+    writing the same file may race; a reader never sees half a file); makes the folder."""
+    makedirs(dirname(path))
+    temporary = f"{path}.tmp{os.getpid()}"
+    with open_file(temporary, "w") as stream:
+        stream.write(json.dumps(value, indent=indent, sort_keys=sort_keys))
+    rename(temporary, path)
 
 
 def rename(source: str, target: str) -> None:

@@ -14,13 +14,13 @@ an interruption continues where it stopped:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 import jax
 import numpy as np
 
+from siamjax import fs
 from siamjax.config_loader import load_config
 from siamjax.datasets.benchmark_layout import read_custom
 from siamjax.eval import results
@@ -76,16 +76,15 @@ def run_quickstart(workdir: str, config=None, videos: int = 300, seed: int = 0,
 def add_elapsed(workdir: str, seconds: float, name: str = "elapsed_seconds") -> float:
     """Adds ``seconds`` to ``WORKDIR/<name>`` (created when missing); returns the new
     total (the wall time of every invocation that worked on ``workdir``)."""
-    path = os.path.join(workdir, name)
+    path = fs.join(workdir, name)
     total = seconds
-    try:
-        with open(path) as stream:
-            total += float(stream.read().strip() or 0)
-    except (OSError, ValueError):
-        pass
-    os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as stream:
-        stream.write(f"{total:.1f}\n")
+    if fs.exists(path):
+        try:
+            total += float(fs.read_text(path).strip() or 0)
+        except ValueError:  # a torn write of an interrupted run
+            pass
+    fs.makedirs(workdir)
+    fs.write_text(path, f"{total:.1f}\n")
     return total
 
 
@@ -136,8 +135,7 @@ def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
     # own to what the interrupted ones spent), and of this one.
     report["seconds_this_run"] = round(time.time() - started, 1)
     report["seconds"] = round(add_elapsed(workdir, time.time() - started), 1)
-    with open(os.path.join(workdir, "report.json"), "w") as stream:
-        json.dump(report, stream, indent=2)
+    fs.write_json(fs.join(workdir, "report.json"), report)
 
     print()
     print(markdown_table({name: scores[name] for name in result_dirs}), end="")

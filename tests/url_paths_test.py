@@ -110,3 +110,41 @@ def test_export_writes_artifacts_to_a_url():
     )
     entry = manifest["artifacts"][0]
     assert fs.size(fs.join(out, entry["file"])) == entry["bytes"]
+
+
+def test_experiment_and_quickstart_state_files_live_at_a_url(tmp_path):
+    """An experiment's workdir files (its config record, runs, costs, results, plots) and
+    the quickstart's elapsed time and report go through ``siamjax/fs.py``, so a
+    ``gs://``-style workdir holds them (training checkpoints are orbax's)."""
+    from siamjax.eval.report import write_report
+    from siamjax.experiment.plan import ExperimentError, check_workdir_config
+    from siamjax.experiment.runner import finished_runs
+    from siamjax.quickstart import add_elapsed
+
+    workdir = "ram://siamjax-test/experiment"
+    import ml_collections
+
+    config = tiny_config()
+    config.experiment = ml_collections.ConfigDict(
+        {"variants": {"a": {"overrides": []}}, "seeds": [0], "baseline": "a"}
+    )
+    check_workdir_config(workdir, config)
+    assert fs.exists(fs.join(workdir, "experiment.json"))
+    changed = tiny_config()
+    changed.experiment = config.experiment
+    changed.train.batch_size = 16
+    with pytest.raises(ExperimentError, match="different config"):
+        check_workdir_config(workdir, changed)
+    fs.write_json(fs.join(workdir, "runs", "a", "seed0", "run.json"), {"seed": 0})
+    assert finished_runs(workdir, config.experiment) == {("a", 0)}
+    assert add_elapsed(workdir, 2.5) == 2.5 and add_elapsed(workdir, 1.0) == 3.5
+    from siamjax.eval import metrics
+
+    success = list(np.linspace(1, 0, len(metrics.SUCCESS_THRESHOLDS)))
+    precision = list(np.linspace(0, 1, len(metrics.PRECISION_THRESHOLDS)))
+    summary = {"ours": {"success_auc": 0.5, "precision": 0.6, "norm_precision": 0.4,
+                        "success_curve": success, "precision_curve": precision,
+                        "norm_precision_curve": precision, "invalid_frames": 0}}  # fmt: skip
+    written = write_report(summary, fs.join(workdir, "report"), title="url")
+    assert fs.read_json(written["json"])["ours"]["success_auc"] == 0.5
+    assert all(fs.read_bytes(path)[:4] == b"\x89PNG" for path in written["plots"])

@@ -10,13 +10,13 @@ naming the video; NaN / non-positive result boxes count as failures and are repo
 
 from __future__ import annotations
 
-import json
-import os
+import io
 import warnings
 
 import cv2
 import numpy as np
 
+from siamjax import fs
 from siamjax.datasets import Protocol, dataset_spec
 from siamjax.datasets.benchmark_layout import BenchmarkError
 from siamjax.eval import metrics, results, vot_metrics
@@ -173,10 +173,8 @@ def plot_curves(summary: dict, out_dir: str, title: str = "") -> list[str]:
         axis.set_title(f"{kind} plot {title}".strip())
         axis.grid(alpha=0.3)
         axis.legend(loc="lower left" if kind == "success" else "lower right", fontsize=8)
-        path = os.path.join(out_dir, f"{kind}.png")
-        figure.tight_layout()
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
+        path = fs.join(out_dir, f"{kind}.png")
+        save_figure(figure, path)
         paths.append(path)
     return paths
 
@@ -200,24 +198,32 @@ def plot_eao_curve(summary: dict, out_dir: str, title: str = "") -> list[str]:
     axis.set_title(f"expected average overlap {title}".strip())
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    path = os.path.join(out_dir, "eao.png")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    path = fs.join(out_dir, "eao.png")
+    save_figure(figure, path)
     return [path]
+
+
+def save_figure(figure, path: str) -> None:
+    """Writes a matplotlib figure as PNG to ``path`` (local or a URL) and closes it."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    fs.makedirs(fs.dirname(path))
+    fs.write_bytes(path, buffer.getvalue())
 
 
 def write_report(
     summary: dict, out_dir: str, title: str = "", mode: Protocol = Protocol.ONE_PASS
 ) -> dict:
     """Writes scores.json, scores.md and the plots; returns their paths."""
-    os.makedirs(out_dir, exist_ok=True)
-    json_path = os.path.join(out_dir, "scores.json")
-    with open(json_path, "w") as stream:
-        json.dump(summary, stream, indent=2)
-    md_path = os.path.join(out_dir, "scores.md")
-    with open(md_path, "w") as stream:
-        stream.write(markdown_table(summary, mode))
+    fs.makedirs(out_dir)
+    json_path = fs.join(out_dir, "scores.json")
+    fs.write_json(json_path, summary)
+    md_path = fs.join(out_dir, "scores.md")
+    fs.write_text(md_path, markdown_table(summary, mode))
     if mode is Protocol.RESET:
         plots = plot_eao_curve(summary, out_dir, title)
     elif mode is Protocol.ONE_PASS:

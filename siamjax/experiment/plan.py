@@ -18,7 +18,7 @@ import os
 import sys
 
 import siamjax.models  # noqa: F401  (registers the built-in variants)
-from siamjax import registry
+from siamjax import fs, registry
 from siamjax.config_loader import apply_overrides
 
 # config.experiment fields that may change between invocations on one workdir without
@@ -50,7 +50,7 @@ class Unit:
 
 def run_dir(workdir: str, variant: str, seed: int) -> str:
     """Where one (variant, seed) run's ``run.json`` and tracking results go."""
-    return os.path.join(workdir, "runs", variant, f"seed{seed}")
+    return fs.join(workdir, "runs", variant, f"seed{seed}")
 
 
 def import_variant_module(spec: str) -> list[str]:
@@ -183,13 +183,12 @@ def first_difference(saved, current, prefix: str = "config") -> str | None:
 def check_workdir_config(workdir: str, config) -> None:
     """Records the shared config in ``WORKDIR/experiment.json`` on first use; afterwards
     refuses a config whose shared part differs (its finished runs would not compare)."""
-    path = os.path.join(workdir, "experiment.json")
+    path = fs.join(workdir, "experiment.json")
     current = fingerprint(config)
     overrides = {name: list(variant_overrides(config.experiment, name))
                  for name in config.experiment.variants}  # fmt: skip
-    if os.path.exists(path):
-        with open(path) as stream:
-            saved = json.load(stream)
+    if fs.exists(path):
+        saved = fs.read_json(path)
         recorded = saved.pop("variant_overrides", {})
         field = first_difference(saved, current)
         if field is not None:
@@ -208,8 +207,4 @@ def check_workdir_config(workdir: str, config) -> None:
         current = saved
         overrides = {**recorded, **overrides}
     current["variant_overrides"] = overrides
-    os.makedirs(workdir, exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as stream:
-        json.dump(current, stream, indent=2, sort_keys=True)
-    os.replace(temporary, path)
+    fs.write_json(path, current, sort_keys=True)

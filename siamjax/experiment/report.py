@@ -11,24 +11,16 @@ p-values over the variants compared (``statistics.py``).
 
 from __future__ import annotations
 
-import json
-import os
-
 import numpy as np
 
-from siamjax import machine
-from siamjax.eval.report import plot_curves
+from siamjax import fs, machine
+from siamjax.eval.report import plot_curves, save_figure
 from siamjax.experiment import statistics
 from siamjax.experiment.centre_bias import summarise
 from siamjax.experiment.plan import run_dir
 from siamjax.train.loop import total_steps
 
 SCORES = ("success_auc", "precision", "norm_precision")
-
-
-def _read(path: str):
-    with open(path) as stream:
-        return json.load(stream)
 
 
 def _per_seed_sequence_auc(runs: list[dict], split: str, names: list[str]) -> np.ndarray:
@@ -53,7 +45,7 @@ def collect(workdir: str, config, splits: list[str]) -> dict:
     baseline = experiment.baseline
     runs = {
         variant: [
-            _read(os.path.join(run_dir(workdir, variant, int(seed)), "run.json"))
+            fs.read_json(fs.join(run_dir(workdir, variant, int(seed)), "run.json"))
             for seed in experiment.seeds
         ]  # fmt: skip
         for variant in experiment.variants
@@ -64,7 +56,7 @@ def collect(workdir: str, config, splits: list[str]) -> dict:
     }
     variants = {}
     for variant, variant_runs in runs.items():
-        costs = _read(os.path.join(workdir, "runs", variant, "costs.json"))
+        costs = fs.read_json(fs.join(workdir, "runs", variant, "costs.json"))
         summary = {}
         for split in splits:
             entry = {
@@ -165,10 +157,8 @@ def plot_centre_bias(results: dict, out_dir: str) -> list[str]:
         axis.set_title(f"{variant}\nspread {probes['summary']['spread']:.0f} px", fontsize=9)
         axis.set_xlabel("peak x (px from centre)", fontsize=8)
     axes[0][0].set_ylabel("peak y (px)", fontsize=8)
-    path = os.path.join(out_dir, "centre_bias.png")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    path = fs.join(out_dir, "centre_bias.png")
+    save_figure(figure, path)
     return [path]
 
 
@@ -245,8 +235,7 @@ def plot(results: dict, out_dir: str) -> list[str]:
 
     paths = []
     for split in results["splits"]:
-        folder = os.path.join(out_dir, split)
-        os.makedirs(folder, exist_ok=True)
+        folder = fs.join(out_dir, split)
         curves = {
             variant: {
                 "success_auc": entry["splits"][split]["success_auc"]["mean"],
@@ -274,10 +263,8 @@ def plot(results: dict, out_dir: str) -> list[str]:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
         axis.set_title(f"AUC vs {label.split(' (')[0]}")
-        path = os.path.join(out_dir, name)
-        figure.tight_layout()
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
+        path = fs.join(out_dir, name)
+        save_figure(figure, path)
         paths.append(path)
     return paths
 
@@ -287,10 +274,8 @@ def write_results(workdir: str, config, splits: list[str], seconds: float | None
     results = collect(workdir, config, splits)
     if seconds is not None:
         results["seconds"] = round(float(seconds), 1)
-    results["plots"] = plot(results, os.path.join(workdir, "plots"))
-    results["plots"] += plot_centre_bias(results, os.path.join(workdir, "plots"))
-    with open(os.path.join(workdir, "results.json"), "w") as stream:
-        json.dump(results, stream, indent=2)
-    with open(os.path.join(workdir, "results.md"), "w") as stream:
-        stream.write(markdown(results))
+    results["plots"] = plot(results, fs.join(workdir, "plots"))
+    results["plots"] += plot_centre_bias(results, fs.join(workdir, "plots"))
+    fs.write_json(fs.join(workdir, "results.json"), results)
+    fs.write_text(fs.join(workdir, "results.md"), markdown(results))
     return results

@@ -16,13 +16,12 @@ for the others' runs and writes the report.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import jax
 import numpy as np
 
+from siamjax import fs
 from siamjax.datasets import Protocol, dataset_spec, load_benchmark
 from siamjax.eval.report import score_trackers
 from siamjax.experiment import centre_bias, plan
@@ -42,27 +41,13 @@ def _stage(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def _write_json(path: str, value) -> None:
-    """Writes atomically (a reader never sees half a file; processes may race)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w") as stream:
-        json.dump(value, stream, indent=2)
-    os.replace(temporary, path)
-
-
-def _read_json(path: str):
-    with open(path) as stream:
-        return json.load(stream)
-
-
 def finished_runs(workdir: str, experiment) -> set[tuple[str, int]]:
     """(variant, seed) pairs of ``experiment`` whose ``run.json`` exists."""
     return {
         (variant, int(seed))
         for variant in experiment.variants
         for seed in experiment.seeds
-        if os.path.exists(os.path.join(run_dir(workdir, variant, int(seed)), "run.json"))
+        if fs.exists(fs.join(run_dir(workdir, variant, int(seed)), "run.json"))
     }
 
 
@@ -83,28 +68,28 @@ def prepare_data(workdir: str, config, process_index: int) -> tuple[str, str]:
             "the prepared train split and the held-out sequences (--config.experiment.data."
             "prepared=... --config.experiment.data.held_out=...)"
         )
-    raw = os.path.join(workdir, "data", "raw")
-    prepared = os.path.join(workdir, "data", "train")
-    ready = os.path.join(workdir, "data", "ready")
+    raw = fs.join(workdir, "data", "raw")
+    prepared = fs.join(workdir, "data", "train")
+    ready = fs.join(workdir, "data", "ready")
     if process_index == 0:
-        if not os.path.exists(ready):
-            if not os.path.isdir(os.path.join(raw, "test")):
+        if not fs.exists(ready):
+            if not fs.isdir(fs.join(raw, "test")):
                 _stage(f"generating {data.synthetic_videos} synthetic sequences -> {raw}")
                 generate(raw, videos=int(data.synthetic_videos), seed=int(data.seed))
             _stage(f"preparing the train split -> {prepared}")
-            prepare("custom", os.path.join(raw, "train"), prepared, workers=2)
-            _write_json(ready, {"videos": int(data.synthetic_videos)})
+            prepare("custom", fs.join(raw, "train"), prepared, workers=2)
+            fs.write_json(ready, {"videos": int(data.synthetic_videos)})
     else:
         _wait_for([ready], "the data process 0 prepares", float(config.experiment.wait_minutes))
-    return prepared, os.path.join(raw, "test")
+    return prepared, fs.join(raw, "test")
 
 
 def _wait_for(paths: list[str], what: str, minutes: float) -> None:
     deadline = time.time() + minutes * 60
     announced = False
-    while not all(os.path.exists(path) for path in paths):
+    while not all(fs.exists(path) for path in paths):
         if time.time() > deadline:
-            missing = [path for path in paths if not os.path.exists(path)]
+            missing = [path for path in paths if not fs.exists(path)]
             raise ExperimentError(
                 f"waited {minutes:g} minutes for {what}; still missing: {', '.join(missing[:3])}"
                 " (re-run the command to resume)"
@@ -119,7 +104,7 @@ def _train_unit(workdir: str, config, unit: Unit) -> dict:
     """Trains ``unit`` (or resumes it); returns {seed: model directory}."""
 
     run_config = plan.variant_config(config, unit.variant)
-    train_dir = os.path.join(workdir, "train", unit.name)
+    train_dir = fs.join(workdir, "train", unit.name)
     devices = jax.local_devices()
     if int(config.experiment.devices):
         devices = devices[: int(config.experiment.devices)]
@@ -163,7 +148,7 @@ def _evaluate_run(workdir: str, config, variant: str, seed: int, variables, spli
     run_config = plan.variant_config(config, variant)
     scores = {}
     for split, (dataset, videos) in splits.items():
-        results = os.path.join(run_dir(workdir, variant, seed), split)
+        results = fs.join(run_dir(workdir, variant, seed), split)
         evaluate_variables(
             run_config, variables, videos, results, dataset, int(config.experiment.eval_batch)
         )
@@ -195,15 +180,15 @@ def _probe_centre_bias(config, variant: str, variables, splits) -> dict:
 def _measure_costs(workdir: str, config, variant: str, variables) -> None:
     """``runs/<variant>/costs.json`` once per variant (parameters, search ms)."""
 
-    path = os.path.join(workdir, "runs", variant, "costs.json")
-    if os.path.exists(path):
+    path = fs.join(workdir, "runs", variant, "costs.json")
+    if fs.exists(path):
         return
     run_config = plan.variant_config(config, variant)
     costs = parameter_counts(variables)
     costs["search_ms"] = search_milliseconds(
         run_config, variables, int(config.experiment.timing_calls)
     )
-    _write_json(path, costs)
+    fs.write_json(path, costs)
 
 
 def run_unit(workdir: str, config, unit: Unit, splits) -> None:
@@ -228,7 +213,7 @@ def run_unit(workdir: str, config, unit: Unit, splits) -> None:
         }
         if config.experiment.get("centre_bias"):
             run["centre_bias"] = _probe_centre_bias(config, unit.variant, variables, splits)
-        _write_json(os.path.join(run_dir(workdir, unit.variant, seed), "run.json"), run)
+        fs.write_json(fs.join(run_dir(workdir, unit.variant, seed), "run.json"), run)
         line = ", ".join(f"{name} AUC {value['success_auc']:.3f}" for name, value in scores.items())
         print(f"{unit.variant} seed {seed}: {line}", flush=True)
 
@@ -240,8 +225,8 @@ def complete_splits(workdir: str, config, splits) -> None:
     experiment = config.experiment
     for variant in experiment.variants:
         for seed in experiment.seeds:
-            path = os.path.join(run_dir(workdir, variant, int(seed)), "run.json")
-            run = _read_json(path)
+            path = fs.join(run_dir(workdir, variant, int(seed)), "run.json")
+            run = fs.read_json(path)
             missing = {name: split for name, split in splits.items() if name not in run["scores"]}
             if not missing:
                 continue
@@ -250,7 +235,7 @@ def complete_splits(workdir: str, config, splits) -> None:
             run["scores"].update(
                 _evaluate_run(workdir, config, variant, int(seed), variables, missing)
             )
-            _write_json(path, run)
+            fs.write_json(path, run)
 
 
 def run_experiment(config, workdir: str, benchmarks=(), process_index: int = 0,
@@ -298,7 +283,7 @@ def run_experiment(config, workdir: str, benchmarks=(), process_index: int = 0,
         print("this process's runs are done; process 0 writes the report", flush=True)
         return None
     expected = [
-        os.path.join(run_dir(workdir, variant, int(seed)), "run.json")
+        fs.join(run_dir(workdir, variant, int(seed)), "run.json")
         for variant in experiment.variants
         for seed in experiment.seeds
     ]
