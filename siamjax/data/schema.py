@@ -104,12 +104,6 @@ def feature_spec():
     }
 
 
-def record_span(offset: int, length: int) -> tuple[int, int]:
-    """Byte range (start, end) of a record's data inside its shard."""
-    start = offset + RECORD_HEADER
-    return start, start + length
-
-
 def check_header(header: bytes, length: int) -> bool:
     """Whether a record header announces ``length`` bytes (detects a shifted / bad index)."""
     return len(header) == 8 and struct.unpack("<Q", header)[0] == length

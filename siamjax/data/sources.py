@@ -55,10 +55,6 @@ class Source:
     def num_videos(self) -> int:
         return len(self.video_tracks)
 
-    @property
-    def num_records(self) -> int:
-        return len(self.frames)
-
 
 def host_shards(shard_files, process_index: int, process_count: int):
     """The files of one host: ``sorted(files)[process_index::process_count]``."""

@@ -44,10 +44,6 @@ class Video:
     def __len__(self) -> int:
         return len(self.frame_paths)
 
-    @property
-    def init_region(self) -> np.ndarray:
-        return self.gt[0]
-
 
 def read_numbers(path: str, columns=(4, 8)) -> np.ndarray:
     """Reads an annotation file of comma / tab / space separated numbers.
