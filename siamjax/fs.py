@@ -26,7 +26,6 @@ def is_url(path: str) -> bool:
 
 def _gfile(path):
     """gfile for ``path``'s scheme (``fakebucket://``: ``siamjax/fake_bucket.py``)."""
-
     if fake_bucket.is_fake(path):
         return fake_bucket
     import tensorflow as tf
@@ -108,8 +107,9 @@ def read_text(path: str) -> str:
 
 
 def write_text(path: str, text: str) -> None:
-    """Writes via a temporary name and a rename, so a file that exists is complete."""
-    temporary = f"{path}.partial"
+    """Writes via a temporary name of this process's own and a rename, so a file that
+    exists is complete (also when processes write it at once)."""
+    temporary = f"{path}.partial{os.getpid()}"
     if is_url(path):
         with _gfile(path).GFile(temporary, "w") as stream:
             stream.write(text)
@@ -125,13 +125,9 @@ def read_json(path: str):
 
 
 def write_json(path: str, value, indent: int = 2, sort_keys: bool = False) -> None:
-    """Writes ``value`` as JSON atomically under a name of this process's own (processes
-    writing the same file may race; a reader never sees half a file); makes the folder."""
+    """``write_text`` of ``value`` as JSON, making the folder first."""
     makedirs(dirname(path))
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open_file(temporary, "w") as stream:
-        stream.write(json.dumps(value, indent=indent, sort_keys=sort_keys))
-    rename(temporary, path)
+    write_text(path, json.dumps(value, indent=indent, sort_keys=sort_keys))
 
 
 def rename(source: str, target: str) -> None:

@@ -41,7 +41,6 @@ def resolve_config(config: str | ml_collections.ConfigDict, overrides: Sequence[
 
 def build_configured_model(config):
     """The config's model, formulated as ``config.backend`` resolves on this backend."""
-
     return build_model(config.model, resolve_policy(config).formulation)
 
 
@@ -49,7 +48,6 @@ def load_checkpoint(checkpoint: str, model=None) -> dict:
     """The variables of an orbax checkpoint directory (numpy arrays), checked against
     ``model`` when given. Raises ``CheckpointError`` naming the checkpoint, and for a
     mismatch the first differing parameter with both shapes."""
-
     try:
         variables = load_variables(checkpoint)
     except (FileNotFoundError, ValueError) as error:
@@ -86,7 +84,6 @@ def load_network(
     (``OnnxTrackerNetwork``: the plain model exported to ONNX in memory) or 'auto' (the
     faster of the two for this model on this machine: ``tracking/backend_choice.py``).
     """
-
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     config = resolve_config(config, overrides)
@@ -116,7 +113,6 @@ def load_tracker(
 
     ``multi_target``: a ``MultiTargetTracker`` of it instead (``init(frame, boxes_xywh)``
     / ``track(frame) -> [(box_xywh, score), ...]``, all targets in one network call)."""
-
     config = resolve_config(config, overrides)
     tracker = build_tracker(config, load_network(config, weights, backend=backend))
     return MultiTargetTracker(tracker) if multi_target else tracker

@@ -47,7 +47,6 @@ def _stage(text: str) -> None:
 
 def write_static_results(videos, out_dir: str, dataset: str = "custom") -> None:
     """The static baseline: the initial box repeated on every frame."""
-
     for video in videos:
         box = np.asarray(init_box(video.gt[0], vot_protocol=False), np.float64)
         results.write_results(out_dir, dataset, video.name, np.tile(box, (len(video), 1)))
@@ -57,7 +56,6 @@ def evaluate_variables(config, variables, videos, out_dir: str, dataset: str = "
                        batch: int = 4) -> None:  # fmt: skip
     """One-pass tracking of ``videos`` with in-memory ``variables`` (``batch`` sequences in
     lockstep); results under ``out_dir`` in ``dataset``'s layout (finished ones kept)."""
-
     tracker = load_tracker(config, variables)
     run_batched(BatchedTracker(tracker, batch), videos, out_dir, dataset)
 
@@ -89,7 +87,6 @@ def add_elapsed(workdir: str, seconds: float, name: str = "elapsed_seconds") -> 
 
 
 def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
-
     config = load_config(DEFAULT_CONFIG) if config is None else config
     raw = os.path.join(workdir, "data", "raw")
     if not os.path.isdir(os.path.join(raw, "test")):

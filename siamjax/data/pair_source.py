@@ -38,6 +38,7 @@ class PairSource:
         self.sampler = PairSampler(self.sources, input_config, seed, process_index)
         self.reader = RecordReader(self.sources)
         self.skip_corrupt = bool(input_config.get("skip_corrupt", False))
+        self._shard_sizes = {}  # shard path -> bytes (the tf loader's reads)
         self.sizes = {"template": int(input_config.exemplar_size),
                       "search": int(input_config.search_size)}  # fmt: skip
 
@@ -88,7 +89,7 @@ class PairSource:
         return (*outputs, np.bool_(spec["gray"]), np.bool_(spec["negative"]))
 
     def _shard_size(self, shard: str) -> int:
-        sizes = self.__dict__.setdefault("_shard_sizes", {})
+        sizes = self._shard_sizes
         if shard not in sizes:
             # Opened once, so an unreadable shard is named as the Python reader names it
             # (tf.data's own error would not say which file).

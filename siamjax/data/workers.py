@@ -82,7 +82,6 @@ URL_SAMPLES_IN_FLIGHT = 256
 def default_read_threads(sources, workers: int) -> int:
     """``config.input.read_threads = 0``: 1 for local shards; for shards behind a URL
     enough threads per worker for ``URL_SAMPLES_IN_FLIGHT`` samples in flight."""
-
     remote = any(fs.is_url(shard) for source in sources for shard in source.shards)
     return -(-URL_SAMPLES_IN_FLIGHT // workers) if remote else 1
 
@@ -90,7 +89,6 @@ def default_read_threads(sources, workers: int) -> int:
 def check_shared_memory(size: int, directory: str = "/dev/shm") -> None:
     """Raises before a too-small /dev/shm (Docker's default is 64 MB) would crash a worker
     with SIGBUS half-way through writing a batch."""
-
     if not os.path.isdir(directory):
         return  # not Linux: shared memory is not a size-limited filesystem there
     free = shutil.disk_usage(directory).free

@@ -375,7 +375,6 @@ def read_nfs(data_dir: str, fps: int = 30) -> list[Video]:
 def read_pysot_json(data_dir: str, dataset: str) -> list[Video]:
     """pysot's dataset description ``<data_dir>/<dataset>.json`` (video_dir, img_names,
     gt_rect, optional absent flags): the exact frame lists pysot evaluates on."""
-
     path = os.path.join(data_dir, f"{dataset}.json")
     with open(path) as stream:
         meta = json.load(stream)

@@ -25,7 +25,6 @@ from siamjax.eval.boxes import region_to_rect
 
 def frame_size(video) -> tuple[int, int]:
     """(W, H) of a video's first frame (the bounds pysot uses for VOT overlaps)."""
-
     frame = cv2.imread(video.frame_paths[0], cv2.IMREAD_UNCHANGED)
     if frame is None:
         raise BenchmarkError(f"{video.frame_paths[0]}: cannot read image")

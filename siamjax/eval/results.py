@@ -146,7 +146,6 @@ def read_confidences(root, dataset, video, expected_frames: int) -> np.ndarray:
 
 def submission_archive(root: str, dataset: str, video_names) -> str:
     """Zips the results of ``video_names`` for GOT-10k's or TrackingNet's server -> path."""
-
     if not dataset_spec(dataset).submission:
         raise ValueError(f"{dataset} has no submission server format")
     archive = os.path.normpath(root) + ".zip"

@@ -44,7 +44,6 @@ def probe(config, variables, videos, shift: float = 64.0, per_video: int = 8,
     """{'targets': (P, 2) target offsets, 'peaks': (P, 2) peak offsets, 'iou': (P,) IoU of
     the box decoded at the peak with the target's box}, crop pixels, for ``per_video``
     probes of each labelled video (frames 1.. with a ground-truth box)."""
-
     params = TrackParams.from_config(config)
     network = TrackerNetwork.from_config(config, variables)
     size = score_size(params.instance_size, params.exemplar_size, params.stride, params.base_size)

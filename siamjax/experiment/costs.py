@@ -35,7 +35,6 @@ def parameter_counts(variables) -> dict:
 def search_milliseconds(config, variables, calls: int = 20) -> float:
     """Median milliseconds of one batch-1 search call (the tracker's per-frame network
     work: backbone on the search crop, correlation, head) on the default device."""
-
     network = TrackerNetwork.from_config(config, variables)
     exemplar = int(config.track.exemplar_size)
     instance = int(config.track.instance_size)

@@ -56,7 +56,6 @@ def run_dir(workdir: str, variant: str, seed: int) -> str:
 def import_variant_module(spec: str) -> list[str]:
     """Imports a module name or a ``.py`` file (registering its variants); returns the
     correlation names it registered that were not registered before."""
-
     before = set(registry.names("correlation"))
     if spec.endswith(".py"):
         if not os.path.isfile(spec):
@@ -89,7 +88,6 @@ def variant_overrides(experiment, variant: str) -> tuple[str, ...]:
 def check_variants(experiment, config=None) -> None:
     """Every listed variant is a registered correlation or has overrides that apply to
     ``config``, and the baseline is listed."""
-
     known = registry.names("correlation")
     overrides = experiment.get("overrides") or {}
     for name in overrides:

@@ -116,7 +116,6 @@ def collect(workdir: str, config, splits: list[str]) -> dict:
 
 def _pooled_probes(probed: list[dict]) -> dict:
     """Every seed's centre-bias probes together, and their summary."""
-
     pooled = {key: np.concatenate([np.asarray(p[key]) for p in probed]).tolist()
               for key in ("targets", "peaks", "iou")}  # fmt: skip
     return {**pooled, "summary": summarise(pooled)}
@@ -163,7 +162,6 @@ def plot_centre_bias(results: dict, out_dir: str) -> list[str]:
 
 
 def _train_steps(config) -> int:
-
     return total_steps(config)
 
 

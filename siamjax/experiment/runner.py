@@ -102,7 +102,6 @@ def _wait_for(paths: list[str], what: str, minutes: float) -> None:
 
 def _train_unit(workdir: str, config, unit: Unit) -> dict:
     """Trains ``unit`` (or resumes it); returns {seed: model directory}."""
-
     run_config = plan.variant_config(config, unit.variant)
     train_dir = fs.join(workdir, "train", unit.name)
     devices = jax.local_devices()
@@ -124,7 +123,6 @@ def _train_unit(workdir: str, config, unit: Unit) -> dict:
 
 def evaluation_splits(config, held_out_dir: str, benchmarks) -> dict:
     """{split name: (dataset, videos)}: the held-out split, then each extra benchmark."""
-
     count = int(config.experiment.max_eval_videos)
     splits = {HELD_OUT: ("custom", load_benchmark("custom", held_out_dir))}
     for dataset, data_dir in benchmarks:
@@ -144,7 +142,6 @@ def evaluation_splits(config, held_out_dir: str, benchmarks) -> dict:
 
 def _evaluate_run(workdir: str, config, variant: str, seed: int, variables, splits) -> dict:
     """Tracks every split with one run's weights; returns its scores per split."""
-
     run_config = plan.variant_config(config, variant)
     scores = {}
     for split, (dataset, videos) in splits.items():
@@ -169,7 +166,6 @@ def _evaluate_run(workdir: str, config, variant: str, seed: int, variables, spli
 
 def _probe_centre_bias(config, variant: str, variables, splits) -> dict:
     """``centre_bias.probe`` on the held-out split, as lists for run.json."""
-
     settings = config.experiment.centre_bias
     _, videos = splits[HELD_OUT]
     probes = centre_bias.probe(plan.variant_config(config, variant), variables, videos,
@@ -179,7 +175,6 @@ def _probe_centre_bias(config, variant: str, variables, splits) -> dict:
 
 def _measure_costs(workdir: str, config, variant: str, variables) -> None:
     """``runs/<variant>/costs.json`` once per variant (parameters, search ms)."""
-
     path = fs.join(workdir, "runs", variant, "costs.json")
     if fs.exists(path):
         return
@@ -193,7 +188,6 @@ def _measure_costs(workdir: str, config, variant: str, variables) -> None:
 
 def run_unit(workdir: str, config, unit: Unit, splits) -> None:
     """Trains one unit, then evaluates and records each of its runs."""
-
     started = time.time()
     _stage(f"training {unit.variant}, seeds {list(unit.seeds)}")
     models = _train_unit(workdir, config, unit)
@@ -221,7 +215,6 @@ def run_unit(workdir: str, config, unit: Unit, splits) -> None:
 def complete_splits(workdir: str, config, splits) -> None:
     """Evaluates finished runs on the splits they lack (a ``--dataset`` added after they
     were trained), from their saved weights, and records the scores in their run.json."""
-
     experiment = config.experiment
     for variant in experiment.variants:
         for seed in experiment.seeds:
@@ -252,7 +245,6 @@ def run_experiment(config, workdir: str, benchmarks=(), process_index: int = 0,
     Returns:
       The results dict (process 0), or None (other processes).
     """
-
     started = time.time()
     experiment = config.experiment
     plan.check_variants(experiment, config)

@@ -105,7 +105,6 @@ def export_tracker(config, variables, out_dir: str, platforms=DEFAULT_PLATFORMS,
                    batch_sizes=(1,), progress=print) -> dict:  # fmt: skip
     """Writes every artifact and ``manifest.json`` to ``out_dir`` (local or a URL);
     returns the manifest."""
-
     fs.makedirs(out_dir)
     variables = jax.tree_util.tree_map(np.asarray, variables)
     manifest = {"config": str(config.get("name", "")), "jax_version": jax.__version__,

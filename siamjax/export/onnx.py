@@ -503,14 +503,12 @@ def function_to_onnx(function, example_inputs: dict, output_names: list[str], gr
 
 
 def _plain(model, variables):
-
     return model.clone(formulation=PLAIN), jax.tree_util.tree_map(jnp.asarray, variables)
 
 
 def template_onnx_model(model, variables, batch: int, exemplar: int):
     """``(template_model, feature_names)``: the plain formulation's template function at
     one batch size; outputs ``template_<level>``."""
-
     plain, variables = _plain(model, variables)
     template_fn = make_template_fn(plain)
     template = np.zeros((batch, exemplar, exemplar, 3), np.float32)
@@ -527,7 +525,6 @@ def template_onnx_model(model, variables, batch: int, exemplar: int):
 def search_onnx_model(model, variables, batch: int, exemplar: int, instance: int):
     """The plain formulation's search function at one batch size and search size:
     inputs ``search`` and ``template_<level>``, outputs ``scores`` and ``deltas``."""
-
     plain, variables = _plain(model, variables)
     template = np.zeros((batch, exemplar, exemplar, 3), np.float32)
     features = jax.eval_shape(lambda t: make_template_fn(plain)(variables, t), template)
@@ -568,7 +565,6 @@ def _io_specs(values) -> list:
 def export_onnx(config, variables, out: str, batch_sizes=(1,)) -> dict:
     """Writes ``template_b{N}.onnx`` and ``search_b{N}_x{X}.onnx`` (every search size the
     configured tracker uses) and ``manifest.json`` to ``out``; returns the manifest."""
-
     model = build_model(config.model)  # written in the plain formulation whatever the policy
     exemplar = int(config.track.exemplar_size)
     fs.makedirs(out)

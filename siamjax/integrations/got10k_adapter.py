@@ -30,7 +30,6 @@ class Got10kTracker(_Got10kBase):
 
     @classmethod
     def from_files(cls, config_spec, checkpoint_dir, name="siamjax", overrides=()):
-
         return cls(load_tracker(config_spec, checkpoint_dir, overrides), name)
 
     @staticmethod

@@ -116,7 +116,6 @@ def alexnet_layout_renames(prefix: str = "backbone") -> dict[str, str]:
     per-layer AlexNet (``layer1..layer5``, conv ``.0`` and BatchNorm ``.1``). The two hold
     the same weights: the released ``siamrpn_alex_dwxcorr`` model uses the first, the
     training recipe (which unfreezes layer4/5) the second."""
-
     renames = {}
     for layer, index in enumerate(alexnet_legacy_conv_indices(), start=1):
         renames[f"{prefix}.features.{index}."] = f"{prefix}.layer{layer}.0."

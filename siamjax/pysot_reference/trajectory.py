@@ -170,7 +170,7 @@ def _siamjax_trajectory(config, variables, batches, seed):
 
     from siamjax.backend import resolve_policy
     from siamjax.models import build_model
-    from siamjax.train.optim import iterations_per_epoch, make_optimizer
+    from siamjax.train.optim import make_optimizer, unfreeze_step
     from siamjax.train.step import (
         data_mesh,
         enter_phase,
@@ -186,11 +186,11 @@ def _siamjax_trajectory(config, variables, batches, seed):
     optimizer, group_rates = make_optimizer(config)
     state = init_train_state(variables, optimizer, seed, state_float_dtype(config))
     state = jax.device_put(state, replicated(mesh))
-    unfreeze_step = int(config.train.backbone.train_epoch) * iterations_per_epoch(config)
+    first_backbone_step = unfreeze_step(config)
     losses, rates = [], []
     step_fn, step_phase = None, None
     for step, batch in enumerate(batches):
-        phase = int(step >= unfreeze_step)
+        phase = int(step >= first_backbone_step)
         if phase != step_phase:  # as siamjax.train.loop.train does at the unfreeze
             state = enter_phase(state, optimizer, config, phase, mesh)
             step_fn = make_train_step(model, config, optimizer, mesh, phase, policy)

@@ -35,7 +35,6 @@ def _median_search_ms(network, exemplar: int, instance: int, calls: int) -> floa
 
 
 def fastest_network(config, variables, batch_mode=None, calls: int = 3):
-
     jax_network = TrackerNetwork.from_config(config, variables, batch_mode)
     platform = jax.default_backend()
     if not is_cpu(platform):

@@ -56,7 +56,6 @@ class OnnxTrackerNetwork:
         )
 
     def _template_session(self, batch: int):
-
         if batch not in self._template_sessions:
             proto, self._feature_names = template_onnx_model(
                 self.model, self.variables, batch, self.exemplar_size
@@ -65,7 +64,6 @@ class OnnxTrackerNetwork:
         return self._template_sessions[batch]
 
     def _search_session(self, batch: int, instance: int):
-
         if (batch, instance) not in self._search_sessions:
             proto = search_onnx_model(
                 self.model, self.variables, batch, self.exemplar_size, instance

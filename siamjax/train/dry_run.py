@@ -42,7 +42,6 @@ def first_save_step(resume_step: int, last_step: int, checkpoint_every: int,
 def describe_launch(config, workdir: str, cluster: Cluster, max_steps: int | None = None,
                     devices=None) -> list[str]:  # fmt: skip
     """The lines ``--dry-run`` prints for this process (reads, never writes)."""
-
     index, count = jax.process_index(), jax.process_count()
     policy = resolve_policy(config)
     global_batch = int(config.train.batch_size)

@@ -44,7 +44,6 @@ def release_after_compile(trim: bool = True) -> None:
     """After an ahead-of-time compile whose executable the caller keeps: drops JAX's
     caches of traced and lowered programs (anything jitted later recompiles once) and,
     with ``trim`` (the backend policy's ``trim_host_memory``), returns the freed memory."""
-
     jax.clear_caches()
     gc.collect()
     if trim:

@@ -38,7 +38,12 @@ from siamjax.data.pipeline import pair_iterator
 from siamjax.models import build_model, init_variables
 from siamjax.train import checkpointing
 from siamjax.train.host_memory import release_after_compile, release_freed_memory
-from siamjax.train.optim import iterations_per_epoch, make_optimizer, trainable_mask
+from siamjax.train.optim import (
+    iterations_per_epoch,
+    make_optimizer,
+    trainable_mask,
+    unfreeze_step,
+)
 from siamjax.train.phase import Phase, phase_index, saved_phase
 from siamjax.train.runtime_tools import ProfileWindow, enable_compilation_cache
 from siamjax.train.step import (
@@ -322,7 +327,7 @@ def _set_up(config, workdir: str, devices, max_steps, seeds) -> _Run:
         global_batch=global_batch,
         local_batch=global_batch // jax.process_count(),
         steps_per_epoch=steps_per_epoch,
-        unfreeze_step=int(train_config.backbone.train_epoch) * steps_per_epoch,
+        unfreeze_step=unfreeze_step(config),
         last_step=total_steps(config) if max_steps is None else int(max_steps),
         seeds=None if seeds is None else tuple(seeds),
         is_main=jax.process_index() == 0,
@@ -526,6 +531,5 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
 def export_model(state: TrainState, workdir: str, name: str = "model") -> str:
     """Writes ``{'params', 'batch_stats'}`` to ``WORKDIR/<name>`` for
     ``siamjax track/eval``."""
-
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     return save_variables(fs.join(workdir, name), variables, overwrite=True)

@@ -39,6 +39,11 @@ def iterations_per_epoch(config) -> int:
     return steps
 
 
+def unfreeze_step(config) -> int:
+    """The first step of phase 1 (``train.backbone.train_epoch`` epochs in)."""
+    return int(config.train.backbone.train_epoch) * iterations_per_epoch(config)
+
+
 def learning_rate_table(schedule_config) -> np.ndarray:
     """Per-epoch learning rates (float64) of pysot's warm-up 'step' + main 'log' schedule."""
     warmup_epochs = int(schedule_config.warmup_epochs)
@@ -210,7 +215,7 @@ def make_optimizer(config) -> tuple[optax.GradientTransformationExtraArgs, dict]
     train = config.train
     steps_per_epoch = iterations_per_epoch(config)
     schedule = learning_rate_schedule(train.schedule, steps_per_epoch)
-    unfreeze_step = int(train.backbone.train_epoch) * steps_per_epoch
+    first_backbone_step = unfreeze_step(config)
     backbone_lr_scale = float(train.backbone.layers_lr)
     optimizer = optax.chain(
         clip_by_global_norm_as_torch(float(train.grad_clip)),
@@ -222,6 +227,6 @@ def make_optimizer(config) -> tuple[optax.GradientTransformationExtraArgs, dict]
     def group_rate(group):
         if group != "backbone":
             return schedule
-        return lambda step: schedule(step) * backbone_lr_scale * (step >= unfreeze_step)
+        return lambda step: schedule(step) * backbone_lr_scale * (step >= first_backbone_step)
 
     return optimizer, {group: group_rate(group) for group in ("backbone", "neck", "head")}

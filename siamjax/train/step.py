@@ -38,12 +38,7 @@ from siamjax.data.photometric import model_images
 from siamjax.models import init_variables
 from siamjax.models.siamrpn import SiamRPN
 from siamjax.train.losses import total_loss
-from siamjax.train.optim import (
-    iterations_per_epoch,
-    merge_trained,
-    trainable_mask,
-    trained_part,
-)
+from siamjax.train.optim import merge_trained, trainable_mask, trained_part, unfreeze_step
 from siamjax.train.targets import TargetConfig, batch_targets
 
 
@@ -89,10 +84,7 @@ def init_train_state(variables, optimizer, seed: int, float_dtype=None,
             dict(variables),
         )
     params = variables["params"]
-    if trainable is not None:
-        trained = trained_part(params, trainable)
-    else:
-        trained = params
+    trained = params if trainable is None else trained_part(params, trainable)
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -294,11 +286,6 @@ def enter_phase(state: TrainState, optimizer, config, phase: int, mesh: Mesh) ->
 def _leaves_by_path(tree) -> list:
     return [(jax.tree_util.keystr(path), leaf)
             for path, leaf in jax.tree_util.tree_leaves_with_path(tree)]  # fmt: skip
-
-
-def unfreeze_step(config) -> int:
-    """The first step of phase 1 (``train.backbone.train_epoch`` epochs in)."""
-    return int(config.train.backbone.train_epoch) * iterations_per_epoch(config)
 
 
 def abstract_batch(config, mesh: Mesh) -> dict:
