@@ -53,6 +53,7 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
     from siamjax.data.batch_format import random_batch
     from siamjax.models import build_model, init_variables
     from siamjax.train.host_memory import release_after_compile, release_freed_memory
+    from siamjax.train.loop import stack_members
     from siamjax.train.optim import make_optimizer
     from siamjax.train.step import (
         batch_sharding,
@@ -73,17 +74,17 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
     model = build_model(config.model, policy.formulation)
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(jax.devices()[:1])
-    # As the training loop does (siamjax/train/loop.py): the step compiled from shapes
-    # before any array exists, momentum only for what the phase trains, freed memory
-    # returned after compiling and after initialisation.
-    step_fn = compile_train_step(model, config, optimizer, mesh, phase, policy=policy)
+    # As the training loop does (siamjax/train/loop.py): a one-member ensemble's step
+    # compiled from shapes before any array exists, momentum only for what the phase
+    # trains, freed memory returned after compiling and after initialisation.
+    step_fn = compile_train_step(model, config, optimizer, mesh, phase, policy=policy, members=1)
     release_after_compile(policy.trim_host_memory)
     variables = init_variables(
         model, jax.random.key(0), compiler_options=policy.init_compiler_options()
     )
     state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
     del variables
-    state = enter_phase(state, optimizer, config, phase, mesh)
+    state = stack_members([enter_phase(state, optimizer, config, phase, mesh)], mesh)
     if policy.trim_host_memory:
         release_freed_memory()
     batch_arrays = random_batch(batch, int(config.input.exemplar_size),
@@ -100,7 +101,7 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
     seconds = float(np.median(times))
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return {"seconds_per_step": seconds, "pairs_per_s": batch / seconds,
-            "peak_gb": peak_gb, "loss": float(metrics["loss"])}  # fmt: skip
+            "peak_gb": peak_gb, "loss": float(metrics["loss"][0])}  # fmt: skip
 
 
 def _number(value) -> str:

@@ -20,12 +20,14 @@ def save_variables(directory: str, variables, overwrite: bool = False) -> str:
     return path
 
 
-def load_variables(directory: str) -> dict:
+def load_variables(directory: str, seed: int | None = None) -> dict:
     """Reads ``{'params', 'batch_stats'}`` (numpy leaves) from any of:
 
     * a checkpoint written by ``save_variables`` (``convert``, ``WORKDIR/model``);
     * a training workdir, its ``checkpoints`` folder (newest step) or one step folder
-      (``WORKDIR/checkpoints/<step>``): the model part of the training state.
+      (``WORKDIR/checkpoints/<step>``): the model part of the training state. Its leaves
+      carry a member axis (``siamjax/train/checkpointing.py``): a single run's is dropped;
+      of a seed ensemble's, ``seed`` picks the member.
     """
     path = _resolve_training_checkpoint(fs.absolute(directory))
     if not fs.isdir(path):
@@ -38,10 +40,35 @@ def load_variables(directory: str) -> dict:
         lambda leaf: np.empty(leaf.shape, leaf.dtype), getattr(metadata, "item_metadata", metadata)
     )
     restored = checkpointer.restore(path, target)
-    return {
+    variables = {
         "params": restored.get("params", {}),
         "batch_stats": restored.get("batch_stats", {}),
     }
+    seeds = _member_seeds(path)
+    if seeds is None:
+        return variables
+    if seed is None and len(seeds) > 1:
+        raise ValueError(
+            f"{path} holds a seed ensemble (seeds {seeds}); pick one with seed=, or load "
+            "the workdir's model_seed<seed> folder"
+        )
+    if seed is not None and seed not in seeds:
+        raise ValueError(f"{path} holds seeds {seeds}, not {seed}")
+    index = 0 if seed is None else seeds.index(seed)
+    return jax.tree_util.tree_map(lambda leaf: leaf[index], variables)
+
+
+def _member_seeds(state_path: str) -> list | None:
+    """The members' seeds of a training checkpoint's ``state`` item (from the ``input``
+    item beside it), or None for a model checkpoint or a training checkpoint written
+    before states had a member axis."""
+    if fs.basename(state_path) != "state":
+        return None
+    input_path = fs.join(fs.dirname(state_path), "input", "metadata")
+    if not fs.exists(input_path):
+        return None
+    seeds = fs.read_json(input_path).get("seeds")
+    return None if seeds is None else [int(seed) for seed in seeds]
 
 
 def _resolve_training_checkpoint(path: str) -> str:

@@ -107,18 +107,11 @@ def _train_unit(workdir: str, config, unit: Unit) -> dict:
     devices = jax.local_devices()
     if int(config.experiment.devices):
         devices = devices[: int(config.experiment.devices)]
-    if config.experiment.ensemble:
-        summary = train(run_config, train_dir, seeds=list(unit.seeds), devices=devices)
-        if summary["status"] != "finished":
-            raise RuntimeError(f"training {unit.name} stopped early ({summary['status']})")
-        return dict(summary["model_dirs"])
-    (seed,) = unit.seeds
-    with run_config.unlocked():
-        run_config.seed = seed
-    summary = train(run_config, train_dir, devices=devices)
+    # A unit's seeds train as one seed ensemble (one seed when experiment.ensemble is off).
+    summary = train(run_config, train_dir, seeds=list(unit.seeds), devices=devices)
     if summary["status"] != "finished":
         raise RuntimeError(f"training {unit.name} stopped early ({summary['status']})")
-    return {seed: summary["model_dir"]}
+    return dict(summary["model_dirs"])
 
 
 def evaluation_splits(config, held_out_dir: str, benchmarks) -> dict:

@@ -1,9 +1,10 @@
 """Training checkpoints with orbax: train state + input position, resumable from a workdir.
 
 Layout: ``WORKDIR/checkpoints/<step>/{state,input}``. ``state`` holds params,
-batch_stats, optimiser state, step, rng and the skipped-update count; ``input`` the
-per-host pair positions (JSON). Saves are asynchronous; the last ``keep`` checkpoints
-are kept plus one at every epoch boundary. ``WORKDIR`` may be a ``gs://`` URL.
+batch_stats, optimiser state, step, rng and the skipped-update count, each leaf with a
+leading member axis (a seed ensemble; a single run is one member); ``input`` (JSON) the
+per-host pair position, batch and the members' seeds. Saves are asynchronous; the last
+``keep`` checkpoints are kept plus one at every epoch boundary. ``WORKDIR`` may be a ``gs://`` URL.
 """
 
 from __future__ import annotations
@@ -47,6 +48,20 @@ def save(manager: ocp.CheckpointManager, state: TrainState, input_state: dict) -
         ),
         force=True,
     )
+
+
+def saved_input(manager: ocp.CheckpointManager, step: int) -> dict:
+    """The ``input`` item of the checkpoint at ``step``: ``position``, ``per_host_batch``
+    and (checkpoints since single runs carry a member axis) the members' ``seeds``."""
+    restored = manager.restore(step, args=ocp.args.Composite(input=ocp.args.JsonRestore()))
+    return dict(restored["input"])
+
+
+def saved_members(manager: ocp.CheckpointManager, step: int) -> int | None:
+    """The member count of the checkpoint at ``step`` (its state's leading axis), or None
+    for a checkpoint written before single runs had a member axis."""
+    shape = manager.item_metadata(step)["state"]["step"].shape
+    return int(shape[0]) if shape else None
 
 
 def restore_latest(manager: ocp.CheckpointManager, template: TrainState):

@@ -10,9 +10,12 @@ one agreed step, ``Preemption``) ends with the same parameters as an uninterrupt
 
     summary = train(config, workdir="runs/zoo/depthwise", seeds=[0, 1, 2])
 
-trains three seeds at once as one vmapped step (a seed ensemble, ``siamjax/train/step.py``):
+trains three seeds at once as one step (a seed ensemble, ``siamjax/train/step.py``):
 member k equals ``train`` of ``config.seed = seeds[k]`` alone, because every member takes
 the same pair stream (``data_seed``) and differs only in its initialisation and step RNG.
+A run of one seed is an ensemble of one: its state, checkpoints and metrics carry a member
+axis of length 1 (the checkpoint's ``input`` item records the seeds), and only the
+summary and the model folder's name (``model`` rather than ``model_seed<seed>``) differ.
 """
 
 from __future__ import annotations
@@ -95,17 +98,24 @@ def single_state(model, config, optimizer, mesh, phase: int, seed: int | None = 
 
 def ensemble_state(model, config, optimizer, mesh, phase: int, seeds, policy=None) -> TrainState:
     """The states of ``seeds`` (``single_state`` each) stacked on a leading member axis."""
-    members = [
-        jax.device_get(single_state(model, config, optimizer, mesh, phase, seed, policy))
-        for seed in seeds
-    ]
-    stacked = jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *members)
-    return jax.device_put(stacked, replicated(mesh))
+    members = [single_state(model, config, optimizer, mesh, phase, seed, policy) for seed in seeds]
+    return stack_members(members, mesh)
+
+
+def stack_members(states: list, mesh) -> TrainState:
+    """Single-model states -> one state with a leading member axis, replicated over
+    ``mesh``."""
+    stack = jax.jit(
+        lambda *members: jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members),
+        out_shardings=replicated(mesh),
+    )
+    return stack(*states)
 
 
 def member_state(state: TrainState, index: int) -> TrainState:
-    """Member ``index`` of an ensemble state (every leaf's leading axis)."""
-    return jax.tree_util.tree_map(lambda leaf: leaf[index], state)
+    """Member ``index`` of an ensemble state (every leaf's leading axis), in one call
+    (indexed leaf by leaf, every leaf shape would compile its own slice)."""
+    return jax.jit(lambda tree: jax.tree_util.tree_map(lambda leaf: leaf[index], tree))(state)
 
 
 def total_steps(config) -> int:
@@ -242,17 +252,16 @@ def _eta(seconds: float) -> str:
 
 
 def _fetch(window) -> list:
-    """[(step, device metrics)] -> [(step, {name: float64 array})] in one transfer
-    (scalars; (members,) for a seed ensemble)."""
+    """[(step, device metrics)] -> [(step, {name: float64 array of (members,)})] in one
+    transfer."""
     host = jax.device_get([metrics for _, metrics in window])
     return [(done, {k: np.asarray(v, np.float64) for k, v in values.items()})
             for (done, _), values in zip(window, host, strict=True)]  # fmt: skip
 
 
-def _loss_entry(values: dict):
-    """The summary's loss of one step: a float, or one per member of an ensemble."""
-    loss = values["loss"]
-    return float(loss) if loss.ndim == 0 else [float(x) for x in loss]
+def _loss_entry(values: dict) -> list:
+    """One step's loss per member."""
+    return [float(x) for x in values["loss"]]
 
 
 def _global_batch(local_batch: dict, sharding) -> dict:
@@ -284,12 +293,13 @@ class _Run:
     steps_per_epoch: int
     unfreeze_step: int
     last_step: int
-    seeds: tuple | None
+    seeds: tuple  # the members' seeds; one for a single run
+    ensemble: bool  # seeds were asked for (a single run reports without the member axis)
     is_main: bool
 
     @property
-    def members(self) -> int | None:
-        return None if self.seeds is None else len(self.seeds)
+    def members(self) -> int:
+        return len(self.seeds)
 
     def say(self, text: str) -> None:
         if self.is_main:
@@ -329,7 +339,8 @@ def _set_up(config, workdir: str, devices, max_steps, seeds) -> _Run:
         steps_per_epoch=steps_per_epoch,
         unfreeze_step=unfreeze_step(config),
         last_step=total_steps(config) if max_steps is None else int(max_steps),
-        seeds=None if seeds is None else tuple(seeds),
+        seeds=(int(config.seed),) if seeds is None else tuple(int(seed) for seed in seeds),
+        ensemble=seeds is not None,
         is_main=jax.process_index() == 0,
     )
 
@@ -349,10 +360,23 @@ def _start_state(run: _Run):
     saved_step = run.manager.latest_step()
     if saved_step is None:
         return _fresh_state(run), 0
+    saved_seeds = checkpointing.saved_input(run.manager, saved_step).get("seeds")
+    if saved_seeds is not None and tuple(saved_seeds) != run.seeds:
+        raise ValueError(
+            f"{run.workdir}: the checkpoint trains seeds {list(saved_seeds)}, this run "
+            f"{list(run.seeds)}; use the same seeds (config.seed) or another workdir"
+        )
+    # Checkpoints written before single runs had a member axis have none.
+    no_member_axis = checkpointing.saved_members(run.manager, saved_step) is None
+    if no_member_axis and run.members != 1:
+        raise ValueError(f"{run.workdir}: the checkpoint holds one model, this run trains "
+                         f"seeds {list(run.seeds)}; use another workdir")  # fmt: skip
     template = abstract_train_state(run.model, run.config, run.optimizer,
                                     saved_phase(saved_step, run.unfreeze_step), run.mesh,
-                                    run.members)  # fmt: skip
+                                    None if no_member_axis else run.members)  # fmt: skip
     state, input_state = checkpointing.restore_latest(run.manager, template)
+    if no_member_axis:
+        state = stack_members([state], run.mesh)
     if int(input_state.get("per_host_batch", run.local_batch)) != run.local_batch:
         raise ValueError(
             f"{run.workdir}: checkpoint was written with {input_state['per_host_batch']} "
@@ -366,12 +390,8 @@ def _start_state(run: _Run):
 
 def _fresh_state(run: _Run):
     index = phase_index(0, run.unfreeze_step)
-    if run.seeds is None:
-        state = single_state(run.model, run.config, run.optimizer, run.mesh, index,
-                             policy=run.policy)  # fmt: skip
-    else:
-        state = ensemble_state(run.model, run.config, run.optimizer, run.mesh, index, run.seeds,
-                               run.policy)  # fmt: skip
+    state = ensemble_state(run.model, run.config, run.optimizer, run.mesh, index, run.seeds,
+                           run.policy)  # fmt: skip
     if run.policy.trim_host_memory:
         release_freed_memory()  # initialisation's garbage
     return state
@@ -396,11 +416,11 @@ def _log_window(run: _Run, logger, window, step: int, rate: float) -> list:
     """Logs the steps of ``window`` (one transfer); returns their (step, loss) entries."""
     fetched = _fetch(window)
     first = fetched[0][1]
-    # An ensemble's scalars are means over its members; its members' losses are logged
-    # one by one as well.
+    # Scalars are means over the members; several members' losses are logged one by one
+    # as well.
     scalars = {k: float(np.mean([m[k] for _, m in fetched])) for k in first}
     scalars["skipped"] = float(np.sum(fetched[-1][1]["skipped"]))
-    for index, seed in enumerate(run.seeds or ()):
+    for index, seed in enumerate(run.seeds if run.members > 1 else ()):
         scalars[f"loss/seed_{seed}"] = float(np.mean([m["loss"][index] for _, m in fetched]))
     for group, rate_fn in run.group_rates.items():
         scalars[f"lr/{group}"] = float(rate_fn(step - 1))
@@ -422,29 +442,24 @@ def _save_due(run: _Run, step: int, preempted: bool) -> bool:
 
 
 def _summary(run: _Run, state, step: int, losses: list, status: str, compiles: int) -> dict:
-    """Writes the final model(s) of a finished run and returns ``train``'s summary."""
-    model_dir, model_dirs = None, None
-    if status == "finished" and run.seeds is None:
-        model_dir = export_model(state, run.workdir)
-        run.say(f"model written to {model_dir}")
-    elif status == "finished":
+    """Writes the final model of each member of a finished run and returns ``train``'s
+    summary (a single run's without the member axis)."""
+    model_dirs = {}
+    if status == "finished":
+        names = [f"model_seed{seed}" if run.ensemble else "model" for seed in run.seeds]
         model_dirs = {
-            seed: export_model(member_state(state, index), run.workdir, f"model_seed{seed}")
+            seed: export_model(member_state(state, index), run.workdir, names[index])
             for index, seed in enumerate(run.seeds)
         }
-        run.say(f"models written to {', '.join(model_dirs.values())}")
-    skipped = jax.device_get(state.skipped)
-    summary = {
-        "step": step,
-        "losses": losses,
-        "skipped": int(skipped) if run.seeds is None else [int(x) for x in skipped],
-        "status": status,
-        "model_dir": model_dir,
-        "step_compiles": compiles,
-    }
-    if run.seeds is not None:
-        summary["model_dirs"] = model_dirs
-    return summary
+        run.say(f"model written to {', '.join(model_dirs.values())}")
+    skipped = [int(x) for x in jax.device_get(state.skipped)]
+    if not run.ensemble:
+        (seed,) = run.seeds
+        losses = [(done, member_losses[0]) for done, member_losses in losses]
+        return {"step": step, "losses": losses, "skipped": skipped[0], "status": status,
+                "model_dir": model_dirs.get(seed), "step_compiles": compiles}  # fmt: skip
+    return {"step": step, "losses": losses, "skipped": skipped, "status": status,
+            "model_dir": None, "model_dirs": model_dirs, "step_compiles": compiles}  # fmt: skip
 
 
 def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
@@ -460,7 +475,7 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
       devices: mesh devices (default: all).
       stop_after: leave after this many steps of *this* invocation, as an interruption
         would (tests of resume).
-      seeds: train these seeds together as a seed ensemble (one vmapped step) instead of
+      seeds: train these seeds together as a seed ensemble (one step) instead of
         ``config.seed`` alone; every member sees the same pairs (``data_seed``).
 
     Returns:
@@ -511,7 +526,8 @@ def train(config, workdir: str, max_steps: int | None = None, batch_source=None,
                     window = []
                 preempted = preemption.should_stop(step)
                 if _save_due(run, step, preempted):
-                    input_state = {"position": position, "per_host_batch": run.local_batch}
+                    input_state = {"position": position, "per_host_batch": run.local_batch,
+                                   "seeds": list(run.seeds)}  # fmt: skip
                     checkpointing.save(run.manager, state, input_state)
                 if preempted or (stop_after is not None and step - first_step >= stop_after):
                     status = "preempted" if preempted else "stopped"

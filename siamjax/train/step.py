@@ -14,9 +14,10 @@ G-GPU recipe on any number of devices, and the result does not depend on the dev
 Running statistics are the mean of the groups' updated statistics.
 
 Seed ensembles: with ``members=K`` every state leaf has a leading axis of K independently
-initialised models (seeds) and the step is the single-model step ``vmap``-ed over it; all
-members take the same batch, so member k equals a separate run with seed k on the same
-pair stream (``siamjax/train/loop.py``, ``seeds=``).
+initialised models (seeds) and the step is the single-model step ``vmap``-ed over it (or
+unrolled, backend policy ``seed_ensemble``); all members take the same batch, so member k
+equals a separate run with seed k on the same pair stream (``siamjax/train/loop.py``,
+``seeds=``). The training loop runs a single seed as an ensemble of one.
 
 Phases: 0 = backbone frozen (backbone BatchNorm on running statistics, no backbone
 gradient is computed), 1 = ``train_layers`` trained with batch statistics (docs/parity.md §7.3).
@@ -24,6 +25,7 @@ gradient is computed), 1 = ``train_layers`` trained with batch statistics (docs/
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -378,6 +380,7 @@ def _ensemble_step(train_step, how: str):
     if how == "vectorized":
         return jax.vmap(train_step, in_axes=(0, None))
 
+    @functools.wraps(train_step)  # named as the step (compilation cache, profiles)
     def unrolled(state, batch):
         members = jax.tree_util.tree_leaves(state)[0].shape[0]
         outputs = [
@@ -404,7 +407,10 @@ def make_train_step(
     policy = policy or resolve_policy(config)
     train_step = train_step_function(model, config, optimizer, phase, policy)
     if members is not None:
-        train_step = _ensemble_step(train_step, policy.seed_ensemble)
+        # One member (a training run of one seed) is never vmapped: unrolled, it is the
+        # model's own step on the member's slice (benchmarks/README.md: same speed).
+        how = "unrolled" if int(members) == 1 else policy.seed_ensemble
+        train_step = _ensemble_step(train_step, how)
     state_sharding = replicated(mesh)
     return jax.jit(
         train_step,

@@ -7,20 +7,22 @@ nothing but the order of sums: every run is within 1e-9 of one device (measured 
 so the batch split, the BatchNorm groups, the loss sums and the random draws are the
 same on any device count. In float32 the same reordering is rounded at 1e-7 and training
 amplifies it; the float32 runs are compared with the float64 one-device run (the
-trajectory without rounding). Measured (2-core AMD EPYC, 2026-12-05), worst over tensors
-of (max |difference|) / (max |value|) for tensors with values >= 0.1, and the worst
-absolute difference in the smaller ones (BatchNorm biases near zero):
+trajectory without rounding). Measured (2-core Intel Xeon, 2026-12-05, the run as a
+one-member ensemble), worst over tensors of (max |difference|) / (max |value|) for
+tensors with values >= 0.1, and the worst absolute difference in the smaller ones
+(BatchNorm biases near zero):
 
 | float32 run vs float64 1 device | tensors >= 0.1, relative | smaller tensors, absolute |
 | --- | --- | --- |
-| 1 process x 1 device | 4.2e-06 | 7.7e-07 |
-| 1 process x 2 devices | 4.2e-06 | 7.7e-07 |
-| 1 process x 8 devices | 1.8e-05 | 1.6e-06 |
-| 2 processes x 4 devices | 1.8e-05 | 1.6e-06 |
+| 1 process x 1 device | 1.82e-05 | 1.62e-06 |
+| 1 process x 2 devices | 1.82e-05 | 1.62e-06 |
+| 1 process x 8 devices | 1.82e-05 | 1.63e-06 |
+| 2 processes x 4 devices | 1.82e-05 | 1.63e-06 |
 
-(4 devices in one process: 8.4e-7.) float32 arithmetic alone, on one device, is 4.2e-6
-from the exact trajectory, so 1e-6 between float32 runs is below what float32 can hold
-on this recipe; the float32 runs are held to what was measured (with headroom) so that a
+(Before single runs had a member axis, XLA fused 1 and 2 devices' step differently:
+4.2e-6 and 7.7e-7 there.) float32 arithmetic alone, on one device, is 1.8e-5 from the
+exact trajectory, so 1e-6 between float32 runs is below what float32 can hold on this
+recipe; the float32 runs are held to what was measured (with headroom) so that a
 regression shows.
 """
 
@@ -84,8 +86,8 @@ def _differences(ours, reference) -> tuple[float, float]:
 
 
 LAYOUTS = ((1, 2), (1, 8), (2, 4))  # (processes, devices per process)
-# float32 runs against float64 on 1 device: (relative, absolute), measured x ~2.5.
-FLOAT32_BOUNDS = {(1, 1): (1e-5, 2e-6), (1, 2): (1e-5, 2e-6), (1, 8): (5e-5, 5e-6),
+# float32 runs against float64 on 1 device: (relative, absolute), measured x ~2.7.
+FLOAT32_BOUNDS = {(1, 1): (5e-5, 5e-6), (1, 2): (5e-5, 5e-6), (1, 8): (5e-5, 5e-6),
                   (2, 4): (5e-5, 5e-6)}  # fmt: skip
 
 
