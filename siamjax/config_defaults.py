@@ -150,6 +150,10 @@ def input_config(datasets) -> ml_collections.ConfigDict:
     # reader threads per worker process; 0 = 1 for local shards, enough for 256 samples in
     # flight per host for shards behind a URL (a bucket's latency overlapped)
     config.read_threads = 0
+    # Shards behind a URL are also copied to local disk while training reads them, and
+    # read from there once copied (siamjax/data/staging.py): 'auto' = under the system's
+    # temporary folder, '' = never, else a local folder.
+    config.stage_dir = "auto"
     return config
 
 

@@ -159,9 +159,11 @@ def walk(root: str):
 
 
 class _Stat:
-    def __init__(self, length: int):
+    def __init__(self, length: int, mtime_nsec: int):
         self.length = length
+        self.mtime_nsec = mtime_nsec
 
 
 def stat(path: str) -> _Stat:
-    return _Stat(os.path.getsize(_request(path)))
+    result = os.stat(_request(path))
+    return _Stat(result.st_size, result.st_mtime_ns)

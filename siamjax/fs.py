@@ -152,3 +152,13 @@ def walk_files(root: str, suffix: str):
 
 def size(path: str) -> int:
     return _gfile(path).stat(path).length if is_url(path) else os.path.getsize(path)
+
+
+def version(path: str) -> tuple[int, int]:
+    """(bytes, modification time in ns) of a file: tells a rewritten file from the one
+    seen before (a store without modification times gives 0)."""
+    if is_url(path):
+        info = _gfile(path).stat(path)
+        return int(info.length), int(getattr(info, "mtime_nsec", 0) or 0)
+    info = os.stat(path)
+    return int(info.st_size), int(info.st_mtime_ns)

@@ -27,7 +27,9 @@ class PairSource:
     """Sources + sampler + reader of one host; ``load(position)`` gives a sample's inputs."""
 
     def __init__(self, input_config, seed, process_index=None, process_count=None,
-                 sources=None):  # fmt: skip
+                 sources=None, stage_dir: str | None = None):  # fmt: skip
+        """``stage_dir``: a running ``ShardStager``'s folder: read URL shards from their
+        local copies once complete (``siamjax/data/staging.py``)."""
         if process_index is None or process_count is None:
             import jax
 
@@ -36,7 +38,7 @@ class PairSource:
             sources = load_sources(input_config, process_index, process_count)
         self.sources = sources
         self.sampler = PairSampler(self.sources, input_config, seed, process_index)
-        self.reader = RecordReader(self.sources)
+        self.reader = RecordReader(self.sources, stage_dir)
         self.skip_corrupt = bool(input_config.get("skip_corrupt", False))
         self._shard_sizes = {}  # shard path -> bytes (the tf loader's reads)
         self.sizes = {"template": int(input_config.exemplar_size),
@@ -71,7 +73,7 @@ class PairSource:
         for role in ("template", "search"):
             crop = spec[role]
             source_id, shard_id, offset, length = crop["ref"]
-            shard = self.sources[source_id].shards[shard_id]
+            shard = self.reader.path(source_id, shard_id)  # its local copy once staged
             geometry = crop_geometry(crop, crop["box"], self.sizes[role])
             outputs += [
                 np.bytes_(shard.encode()),

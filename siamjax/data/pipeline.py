@@ -22,7 +22,8 @@ from siamjax.data import schema
 from siamjax.data.augment import warp_crop_tf
 from siamjax.data.batch_format import photometric_names
 from siamjax.data.pair_source import MAX_SUBSTITUTES, PairSource
-from siamjax.data.sources import DataError
+from siamjax.data.sources import DataError, load_sources
+from siamjax.data.staging import start_staging
 from siamjax.data.workers import WorkerPairIterator
 
 _PLAN = ("shard", "offset", "length", "shard_size", "box", "xs", "ys", "colour", "blur_size",
@@ -163,7 +164,18 @@ class PairIterator:
 
     def __init__(self, input_config, seed: int, batch_size: int, position: int = 0,
                  process_index=None, process_count=None, pair_source=None):  # fmt: skip
-        self.source = pair_source or PairSource(input_config, seed, process_index, process_count)
+        self._stager = None  # a restored iterator shares its source, not the copying
+        if pair_source is None:
+            if process_index is None or process_count is None:
+                import jax  # not at module level: the loader's workers import no JAX
+
+                process_index, process_count = jax.process_index(), jax.process_count()
+            sources = load_sources(input_config, process_index, process_count)
+            self._stager = start_staging(input_config, sources)  # URL shards to local disk
+            stage_dir = None if self._stager is None else self._stager.stage_dir
+            pair_source = PairSource(input_config, seed, process_index, process_count, sources,
+                                     stage_dir)  # fmt: skip
+        self.source = pair_source
         self.batch_size = int(batch_size)
         self.position = int(position)
         self._iterator = iter(
@@ -189,7 +201,8 @@ class PairIterator:
         return {"position": self.position}
 
     def describe(self) -> str:
-        return f"tf loader, {self.batch_size} pairs per batch, from sample {self.position}"
+        staging = f"; {self._stager.describe()}" if self._stager is not None else ""
+        return f"tf loader, {self.batch_size} pairs per batch, from sample {self.position}{staging}"
 
     def restore(self, state: dict) -> PairIterator:
         """A new iterator over the same sources continuing at ``state['position']``."""
@@ -199,6 +212,8 @@ class PairIterator:
 
     def close(self) -> None:
         self._iterator = None
+        if self._stager is not None:
+            self._stager.close()
 
 
 def _data_error_line(text: str) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 
 from siamjax import fs
 from siamjax.data import schema
+from siamjax.data.staging import staged_copy
 
 log = logging.getLogger(__name__)
 
@@ -173,33 +174,48 @@ def record_data(record: bytes, path: str, offset: int, length: int) -> bytes:
 
 
 class RecordReader:
-    """Reads record bytes by (shard, offset, length); one open file per shard and thread."""
+    """Reads record bytes by (shard, offset, length); one open file per shard and thread.
 
-    def __init__(self, sources):
+    ``stage_dir``: where local copies of URL shards appear (``siamjax/data/staging.py``);
+    a shard is read from its copy as soon as the copy is complete."""
+
+    def __init__(self, sources, stage_dir: str | None = None):
         self._paths = [list(source.shards) for source in sources]
+        self._stage_dir = stage_dir
         self._local = threading.local()
 
-    def _file(self, source_id, shard_id):
+    def path(self, source_id, shard_id) -> str:
+        """Where a shard is read from now: its staged copy when complete, else itself."""
+        shard = self._paths[source_id][shard_id]
+        return staged_copy(self._stage_dir, shard) or shard
+
+    def _file(self, source_id, shard_id) -> tuple:
+        """(open file, its path) of a shard for this thread."""
         files = getattr(self._local, "files", None)
         if files is None:
             files = self._local.files = {}
         key = (source_id, shard_id)
-        if key not in files:
-            # Kept open for reuse; gfile for URLs.
-            path = self._paths[source_id][shard_id]
-            try:
-                files[key] = fs.open_file(path, "rb")
-            except OSError as error:
-                raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
+        entry = files.get(key)
+        if entry is not None and (self._stage_dir is None or not fs.is_url(entry[1])):
+            return entry  # kept open for reuse
+        path = self.path(source_id, shard_id)
+        if entry is not None and entry[1] == path:
+            return entry
+        if entry is not None:
+            entry[0].close()  # the bucket's file: its local copy is complete now
+        try:
+            files[key] = (fs.open_file(path, "rb"), path)  # gfile for URLs
+        except OSError as error:
+            raise DataError(f"{path}: cannot read ({error.strerror or error})") from None
         return files[key]
 
     def read(self, source_id, shard_id, offset, length) -> bytes:
         """A record's data after checking its framing and both CRC-32C checksums."""
-        handle = self._file(source_id, shard_id)
+        handle, path = self._file(source_id, shard_id)
         handle.seek(int(offset))
         # One read for framing, data and checksum: one request on a bucket.
         record = handle.read(schema.RECORD_HEADER + int(length) + schema.RECORD_FOOTER)
-        return record_data(record, self._paths[source_id][shard_id], offset, length)
+        return record_data(record, path, offset, length)
 
     def images(self, refs) -> list[bytes]:
         """``image_bytes`` of each (source, shard, offset, length) in ``refs``, read in
@@ -218,7 +234,7 @@ class RecordReader:
         try:
             return schema.example_bytes_feature(data, "image")
         except ValueError as error:
-            path = self._paths[source_id][shard_id]
+            path = self.path(source_id, shard_id)
             raise DataError(
                 f"{path}: record at byte {offset} is not an Example with an image ({error})"
             ) from error

@@ -37,6 +37,7 @@ from siamjax import fs
 from siamjax.data.batch_format import batch_layout
 from siamjax.data.pair_source import PairSource
 from siamjax.data.sources import DataError, load_sources
+from siamjax.data.staging import start_staging
 
 _POLL_SECONDS = 1.0
 
@@ -141,6 +142,7 @@ def _worker_main(worker_args: dict, tasks, done) -> None:
         worker_args["process_index"],
         worker_args["process_count"],
         sources=worker_args["sources"],
+        stage_dir=worker_args["stage_dir"],
     )
     parent = worker_args["parent_pid"]
     stopping = threading.Event()
@@ -236,6 +238,7 @@ class WorkerPairIterator:
         if sources is None:
             sources = load_sources(input_config, process_index, process_count)
         self.sources = sources
+        self._stager = start_staging(input_config, sources)  # URL shards to local disk
         self.input_config = input_config
         self.seed = int(seed)
         self.process_index, self.process_count = int(process_index), int(process_count)
@@ -265,6 +268,7 @@ class WorkerPairIterator:
             "sources": sources,
             "parent_pid": os.getpid(),
             "threads": self.threads,
+            "stage_dir": None if self._stager is None else self._stager.stage_dir,
         }
         self._workers = [
             context.Process(
@@ -338,9 +342,11 @@ class WorkerPairIterator:
 
     def describe(self) -> str:
         threads = f", {self.threads} reader threads each" if self.threads > 1 else ""
+        staging = f"; {self._stager.describe()}" if self._stager is not None else ""
         return (
             f"workers loader, {len(self._workers)} processes{threads}, {self.batch_size} "
             f"pairs per batch, {self.slots} batches ahead, from sample {self.position}"
+            f"{staging}"
         )
 
     def restore(self, state: dict) -> WorkerPairIterator:
@@ -353,6 +359,8 @@ class WorkerPairIterator:
         """Stops the workers and frees the shared memory (idempotent)."""
         if not self._closed:
             self._closed = True
+            if self._stager is not None:
+                self._stager.close()
             self._finalizer()
 
     def __enter__(self):

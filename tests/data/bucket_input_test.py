@@ -44,6 +44,7 @@ def test_pairs_from_a_slow_bucket_equal_local_ones(prepared):  # noqa: F811
     assert default_read_threads(local_sources, 2) == 1
     assert default_read_threads(remote_sources, 2) == 128
     remote.read_threads = 8  # enough to overlap, few enough for a 2-core test machine
+    remote.stage_dir = ""  # every read from the bucket (staging: staging_test.py)
     with WorkerPairIterator(local, 7, 4, 0, 0, 1, sources=local_sources) as iterator:
         expected = [next(iterator) for _ in range(4)]
     with WorkerPairIterator(remote, 7, 4, 0, 0, 1, sources=remote_sources) as iterator:
@@ -61,6 +62,7 @@ def test_a_corrupt_record_read_by_a_reader_thread_is_reported_by_shard(prepared,
     shutil.copytree(prepared / "data", copy)
     config = _busy_config(fake_bucket.url(copy, 1), workers=1)
     config.read_threads = 4
+    config.stage_dir = ""  # read from the bucket, where the record was corrupted
     sources = PairSource(config, 0, 0, 1).sources
     shard = sources[0].shards[0]
     local_shard = str(copy / os.path.basename(shard))
