@@ -51,17 +51,15 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
     from siamjax.backend import resolve_policy
     from siamjax.config_loader import load_config
     from siamjax.data.batch_format import random_batch
-    from siamjax.models import build_model, init_variables
+    from siamjax.models import build_model
     from siamjax.train.host_memory import release_after_compile, release_freed_memory
-    from siamjax.train.loop import stack_members
+    from siamjax.train.loop import ensemble_state
     from siamjax.train.optim import make_optimizer
     from siamjax.train.step import (
         batch_sharding,
         compile_train_step,
         data_mesh,
         enter_phase,
-        init_train_state,
-        replicated,
     )
 
     config = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", config_file))
@@ -79,12 +77,8 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
     # trains, freed memory returned after compiling and after initialisation.
     step_fn = compile_train_step(model, config, optimizer, mesh, phase, policy=policy, members=1)
     release_after_compile(policy.trim_host_memory)
-    variables = init_variables(
-        model, jax.random.key(0), compiler_options=policy.init_compiler_options()
-    )
-    state = jax.device_put(init_train_state(variables, optimizer, 0), replicated(mesh))
-    del variables
-    state = stack_members([enter_phase(state, optimizer, config, phase, mesh)], mesh)
+    state = enter_phase(ensemble_state(model, config, optimizer, mesh, phase, [0], policy),
+                        optimizer, config, phase, mesh)  # fmt: skip
     if policy.trim_host_memory:
         release_freed_memory()
     batch_arrays = random_batch(batch, int(config.input.exemplar_size),

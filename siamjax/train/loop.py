@@ -88,23 +88,43 @@ def single_state(model, config, optimizer, mesh, phase: int, seed: int | None = 
                  policy=None) -> TrainState:  # fmt: skip
     """A fresh train state from ``seed`` (default ``config.seed``), replicated over
     ``mesh``, with momentum buffers for the parameters trained in ``phase``."""
+    return jax.device_put(_initial_state(model, config, optimizer, phase, seed, policy),
+                          replicated(mesh))  # fmt: skip
+
+
+def _initial_state(model, config, optimizer, phase: int, seed, policy) -> TrainState:
+    """``single_state`` before it is placed on the mesh (this process's arrays)."""
     policy = policy or resolve_policy(config)
     seed = int(config.seed) if seed is None else int(seed)
     variables = initial_variables(model, config, policy.init_compiler_options(), seed)
     mask = trainable_mask(variables["params"], config, phase)
-    state = init_train_state(variables, optimizer, seed, state_float_dtype(config), mask)
-    return jax.device_put(state, replicated(mesh))
+    return init_train_state(variables, optimizer, seed, state_float_dtype(config), mask)
 
 
 def ensemble_state(model, config, optimizer, mesh, phase: int, seeds, policy=None) -> TrainState:
-    """The states of ``seeds`` (``single_state`` each) stacked on a leading member axis."""
-    members = [single_state(model, config, optimizer, mesh, phase, seed, policy) for seed in seeds]
-    return stack_members(members, mesh)
+    """The states of ``seeds`` (``single_state`` each) stacked on a leading member axis,
+    replicated over ``mesh``. Stacked leaf by leaf, each member's leaf released as soon as
+    it is copied: a single run's state is never held twice."""
+    members = [
+        jax.tree_util.tree_flatten(_initial_state(model, config, optimizer, phase, seed, policy))
+        for seed in seeds
+    ]
+    treedef = members[0][1]
+    columns = [leaves for leaves, _ in members]
+    del members
+    sharding, stacked = replicated(mesh), []
+    for index in range(len(columns[0])):
+        parts = [np.asarray(leaves[index]) for leaves in columns]
+        for leaves in columns:
+            leaves[index] = None
+        stacked.append(jax.device_put(np.stack(parts), sharding))
+        del parts
+    return jax.tree_util.tree_unflatten(treedef, stacked)
 
 
 def stack_members(states: list, mesh) -> TrainState:
-    """Single-model states -> one state with a leading member axis, replicated over
-    ``mesh``."""
+    """Single-model states (on the mesh) -> one state with a leading member axis,
+    replicated over ``mesh``."""
     stack = jax.jit(
         lambda *members: jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members),
         out_shardings=replicated(mesh),
