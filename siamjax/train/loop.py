@@ -316,6 +316,7 @@ class _Run:
     seeds: tuple  # the members' seeds; one for a single run
     ensemble: bool  # seeds were asked for (a single run reports without the member axis)
     is_main: bool
+    legacy_checkpoint: bool = False  # the newest checkpoint has no member axis
 
     @property
     def members(self) -> int:
@@ -345,7 +346,7 @@ def _set_up(config, workdir: str, devices, max_steps, seeds) -> _Run:
     manager = checkpointing.checkpoint_manager(
         workdir, int(train_config.keep_checkpoints), steps_per_epoch
     )
-    return _Run(
+    run = _Run(
         config=config,
         workdir=workdir,
         model=build_model(config.model, policy.formulation),
@@ -363,6 +364,8 @@ def _set_up(config, workdir: str, devices, max_steps, seeds) -> _Run:
         ensemble=seeds is not None,
         is_main=jax.process_index() == 0,
     )
+    # A checkpoint that does not fit this run fails here, before anything is compiled.
+    return dataclasses.replace(run, legacy_checkpoint=_check_checkpoint(run))
 
 
 def _build_phase(run: _Run, index: int) -> Phase:
@@ -375,34 +378,43 @@ def _build_phase(run: _Run, index: int) -> Phase:
     return phase
 
 
-def _start_state(run: _Run):
-    """(state, input position): the newest checkpoint's, or fresh."""
+def _check_checkpoint(run: _Run) -> bool:
+    """Whether the newest checkpoint (if any) lacks the member axis; first checks that it
+    fits this run (seeds, samples per host), before anything is compiled."""
     saved_step = run.manager.latest_step()
     if saved_step is None:
-        return _fresh_state(run), 0
-    saved_seeds = checkpointing.saved_input(run.manager, saved_step).get("seeds")
-    if saved_seeds is not None and tuple(saved_seeds) != run.seeds:
+        return False
+    saved = checkpointing.saved_input(run.manager, saved_step)
+    if saved.get("seeds") is not None and tuple(saved["seeds"]) != run.seeds:
         raise ValueError(
-            f"{run.workdir}: the checkpoint trains seeds {list(saved_seeds)}, this run "
+            f"{run.workdir}: the checkpoint trains seeds {list(saved['seeds'])}, this run "
             f"{list(run.seeds)}; use the same seeds (config.seed) or another workdir"
+        )
+    if int(saved.get("per_host_batch", run.local_batch)) != run.local_batch:
+        raise ValueError(
+            f"{run.workdir}: checkpoint was written with {saved['per_host_batch']} "
+            f"samples per host and step, this run uses {run.local_batch}; the input stream "
+            "would differ. Use the original batch size and process count."
         )
     # Checkpoints written before single runs had a member axis have none.
     no_member_axis = checkpointing.saved_members(run.manager, saved_step) is None
     if no_member_axis and run.members != 1:
         raise ValueError(f"{run.workdir}: the checkpoint holds one model, this run trains "
                          f"seeds {list(run.seeds)}; use another workdir")  # fmt: skip
+    return no_member_axis
+
+
+def _start_state(run: _Run):
+    """(state, input position): the newest checkpoint's, or fresh."""
+    saved_step = run.manager.latest_step()
+    if saved_step is None:
+        return _fresh_state(run), 0
     template = abstract_train_state(run.model, run.config, run.optimizer,
                                     saved_phase(saved_step, run.unfreeze_step), run.mesh,
-                                    None if no_member_axis else run.members)  # fmt: skip
+                                    None if run.legacy_checkpoint else run.members)  # fmt: skip
     state, input_state = checkpointing.restore_latest(run.manager, template)
-    if no_member_axis:
+    if run.legacy_checkpoint:
         state = stack_members([state], run.mesh)
-    if int(input_state.get("per_host_batch", run.local_batch)) != run.local_batch:
-        raise ValueError(
-            f"{run.workdir}: checkpoint was written with {input_state['per_host_batch']} "
-            f"samples per host and step, this run uses {run.local_batch}; the input stream "
-            "would differ. Use the original batch size and process count."
-        )
     position = int(input_state["position"])
     run.say(f"resumed {run.workdir} at step {state_step(state)} (input position {position})")
     return state, position

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from siamjax.checkpoints import load_variables, tree_equal
+from siamjax.models import build_model
 from siamjax.train import checkpointing
-from siamjax.train.loop import member_state, train
-from siamjax.train.optim import iterations_per_epoch
-from siamjax.train.step import TrainState
+from siamjax.train.loop import ensemble_state, member_state, train
+from siamjax.train.optim import iterations_per_epoch, make_optimizer
+from siamjax.train.step import TrainState, data_mesh
 from tests.train.helpers import batch_source, tiny_config
 
 ONE_DEVICE = jax.devices()[:1]
@@ -47,15 +48,25 @@ def test_a_single_runs_checkpoint_has_one_member_and_loads_like_its_model(tmp_pa
 
 
 def test_an_ensembles_checkpoint_loads_one_member_by_seed(tmp_path):
-    summary = _train(_config(), tmp_path / "run", max_steps=2, seeds=[3, 5])
+    """A checkpoint of seeds 3 and 5 (an initial ensemble state, nothing trained)."""
+    config = _config()
+    model = build_model(config.model)
+    optimizer, _ = make_optimizer(config)
+    mesh = data_mesh(ONE_DEVICE)
+    state = ensemble_state(model, config, optimizer, mesh, 0, seeds=[3, 5])
+    manager = _manager(tmp_path / "run")
+    checkpointing.save(manager, state, {"position": 0, "per_host_batch": 8, "seeds": [3, 5]})
+    manager.wait_until_finished()
     with pytest.raises(ValueError, match=r"seed ensemble \(seeds \[3, 5\]\)"):
         load_variables(str(tmp_path / "run"))
     member = load_variables(str(tmp_path / "run"), seed=5)
-    assert tree_equal(member, load_variables(summary["model_dirs"][5]))
+    expected = jax.device_get(member_state(state, 1))
+    assert tree_equal(member, {"params": expected.params, "batch_stats": expected.batch_stats})
     with pytest.raises(ValueError, match="not 4"):
         load_variables(str(tmp_path / "run"), seed=4)
 
 
+@pytest.mark.slow  # four short trainings; the layout's own checks run by default above
 def test_a_checkpoint_without_member_axis_resumes(tmp_path):
     """Checkpoints written before single runs had a member axis (a single model's state,
     no seeds in ``input``) resume as a one-member run would."""
