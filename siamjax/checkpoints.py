@@ -64,10 +64,10 @@ def _member_seeds(state_path: str) -> list | None:
     before states had a member axis."""
     if fs.basename(state_path) != "state":
         return None
-    input_path = fs.join(fs.dirname(state_path), "input", "metadata")
-    if not fs.exists(input_path):
+    input_path = fs.join(fs.dirname(state_path), "input")
+    if not fs.isdir(input_path):
         return None
-    seeds = fs.read_json(input_path).get("seeds")
+    seeds = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(input_path).get("seeds")
     return None if seeds is None else [int(seed) for seed in seeds]
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import threading
 
 import numpy as np
 
 from siamjax import fs
 from siamjax.data import schema
-from siamjax.data.staging import staged_copy
+from siamjax.data.staging import copy_paths
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +182,16 @@ class RecordReader:
 
     def __init__(self, sources, stage_dir: str | None = None):
         self._paths = [list(source.shards) for source in sources]
-        self._stage_dir = stage_dir
+        # Named once: a shard still in the bucket is looked for on every read.
+        self._copies = [copy_paths(stage_dir, source.shards) for source in sources]
         self._local = threading.local()
 
     def path(self, source_id, shard_id) -> str:
         """Where a shard is read from now: its staged copy when complete, else itself."""
-        shard = self._paths[source_id][shard_id]
-        return staged_copy(self._stage_dir, shard) or shard
+        copy = self._copies[source_id][shard_id]
+        if copy is not None and os.path.exists(copy):
+            return copy
+        return self._paths[source_id][shard_id]
 
     def _file(self, source_id, shard_id) -> tuple:
         """(open file, its path) of a shard for this thread."""
@@ -196,8 +200,10 @@ class RecordReader:
             files = self._local.files = {}
         key = (source_id, shard_id)
         entry = files.get(key)
-        if entry is not None and (self._stage_dir is None or not fs.is_url(entry[1])):
-            return entry  # kept open for reuse
+        if entry is not None and entry[1] != self._paths[source_id][shard_id]:
+            return entry  # the staged copy, kept open for reuse
+        if entry is not None and self._copies[source_id][shard_id] is None:
+            return entry  # nothing to switch to: kept open for reuse
         path = self.path(source_id, shard_id)
         if entry is not None and entry[1] == path:
             return entry

@@ -68,6 +68,14 @@ def staged_copy(stage_dir: str | None, url: str) -> str | None:
     return path if os.path.exists(path) else None
 
 
+def copy_paths(stage_dir: str | None, shards) -> list:
+    """Per shard, where its copy will appear (None: a local shard, or no staging), for
+    readers that look for it on every read."""
+    if stage_dir is None:
+        return [None] * len(shards)
+    return [staged_copy_path(stage_dir, s) if fs.is_url(s) else None for s in shards]
+
+
 def start_staging(input_config, sources) -> ShardStager | None:
     """A started ``ShardStager`` for this host's URL shards, or None (nothing to stage)."""
     stage_dir = stage_directory(input_config, sources)
