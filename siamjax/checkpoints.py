@@ -10,14 +10,16 @@ from siamjax import fs
 
 
 def save_variables(directory: str, variables, overwrite: bool = False) -> str:
-    """Writes ``variables`` as an orbax checkpoint at ``directory``; returns its path."""
+    """Writes ``variables`` as an orbax checkpoint at ``directory``; returns its path
+    (absolute, or the URL as given)."""
     path = fs.absolute(directory)
+    shown = str(directory) if fs.is_url(directory) else path
     if fs.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it")
+        raise FileExistsError(f"{shown} exists; pass overwrite=True (--force) to replace it")
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(path, variables, force=overwrite)
     checkpointer.wait_until_finished()
-    return path
+    return shown
 
 
 def load_variables(directory: str, seed: int | None = None) -> dict:

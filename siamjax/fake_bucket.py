@@ -38,6 +38,11 @@ def _split(path: str) -> tuple[float, str]:
     return seconds, "/" + local
 
 
+def local_path(path: str) -> str:
+    """The local file or folder behind a ``fakebucket://`` URL."""
+    return _split(path)[1]
+
+
 def _request(path: str) -> str:
     seconds, local = _split(path)
     time.sleep(seconds)
@@ -108,6 +113,11 @@ class _Writer:
 
     def write(self, data):
         return self._file.write(data)
+
+    def flush(self) -> None:
+        """Uploads what was written so far, as gfile does on GCS: a request."""
+        self._file.flush()
+        _request(self._path)
 
     def close(self) -> None:
         if not self._file.closed:

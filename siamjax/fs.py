@@ -1,12 +1,17 @@
 """The path layer: file access for local paths and any URL ``tf.io.gfile`` handles.
 
-Every file siamjax reads or writes outside orbax goes through here: prepared data,
-workdirs (metrics, TensorBoard events), checkpoint lookup and exported artifacts. Local
-paths use ``os`` (no TensorFlow import); paths with a scheme (``gs://``, and TensorFlow's
-in-memory ``ram://`` that the tests use as an offline stand-in) go through gfile;
-``fakebucket://<ms>/<path>`` is a local folder with a bucket's latency per request
-(``siamjax/fake_bucket.py``, for measuring the input pipeline). Orbax
-checkpoints take the same strings (it has its own path layer, etils ``epath``).
+Every file siamjax reads or writes outside orbax goes through here (images through
+``image_io.py``): raw and prepared data, benchmarks, workdirs (metrics, TensorBoard
+events, results, experiments), checkpoint lookup and exported artifacts; local only are
+config and variant files (imported as Python), pysot .pth files, video files and the mp4s
+OpenCV writes.
+
+Local paths use ``os`` (no TensorFlow import); paths with a scheme (``gs://``, and
+TensorFlow's in-memory ``ram://`` that the tests use as an offline stand-in) go through
+gfile; ``fakebucket://<ms>/<path>`` is a local folder with a bucket's latency per request
+(``siamjax/fake_bucket.py``: the input pipeline's benchmark, and the test filesystem a
+whole experiment runs on). Orbax checkpoints take the same strings through ``absolute``
+(orbax has its own path layer, etils ``epath``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,12 @@ def _gfile(path):
 
 
 def absolute(path: str) -> str:
-    """An absolute local path (orbax needs them); URLs pass through unchanged."""
+    """``path`` as orbax and JAX's compilation cache take it (their path layer is etils
+    ``epath``): a local path made absolute, a bucket URL unchanged, and a ``fakebucket://``
+    URL its local folder (``epath`` does not know the scheme; those requests cost no
+    latency)."""
+    if fake_bucket.is_fake(path):
+        return fake_bucket.local_path(path)
     return str(path) if is_url(path) else os.path.abspath(path)
 
 
@@ -126,7 +136,8 @@ def read_json(path: str):
 
 def write_json(path: str, value, indent: int = 2, sort_keys: bool = False) -> None:
     """``write_text`` of ``value`` as JSON, making the folder first."""
-    makedirs(dirname(path))
+    if dirname(path):
+        makedirs(dirname(path))
     write_text(path, json.dumps(value, indent=indent, sort_keys=sort_keys))
 
 

@@ -88,24 +88,24 @@ def add_elapsed(workdir: str, seconds: float, name: str = "elapsed_seconds") -> 
 
 def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
     config = load_config(DEFAULT_CONFIG) if config is None else config
-    raw = os.path.join(workdir, "data", "raw")
-    if not os.path.isdir(os.path.join(raw, "test")):
+    raw = fs.join(workdir, "data", "raw")
+    if not fs.isdir(fs.join(raw, "test")):
         _stage(f"generating {videos} synthetic sequences -> {raw}")
         generate(raw, videos=videos, seed=seed)
-    prepared = os.path.join(workdir, "data", "train")
+    prepared = fs.join(workdir, "data", "train")
     _stage(f"preparing the train split -> {prepared}")
-    prepare("custom", os.path.join(raw, "train"), prepared, workers=workers)
+    prepare("custom", fs.join(raw, "train"), prepared, workers=workers)
 
     with config.unlocked():
         config.input.datasets[0].path = prepared
     _stage(f"training {config.name} on {jax.device_count()} device(s)")
-    summary = train(config, os.path.join(workdir, "train"), max_steps=max_steps)
+    summary = train(config, fs.join(workdir, "train"), max_steps=max_steps)
     if summary["status"] != "finished":
         raise RuntimeError(f"training stopped early ({summary['status']}); re-run to resume")
 
-    test_videos = read_custom(os.path.join(raw, "test"))
+    test_videos = read_custom(fs.join(raw, "test"))
     _stage(f"one-pass evaluation on {len(test_videos)} held-out sequences")
-    result_dirs = {name: os.path.join(workdir, "results", name)
+    result_dirs = {name: fs.join(workdir, "results", name)
                    for name in ("trained", "untrained", "static")}  # fmt: skip
     trained = load_checkpoint(summary["model_dir"])
     evaluate_variables(config, trained, test_videos, result_dirs["trained"])
@@ -115,7 +115,7 @@ def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
     write_static_results(test_videos, result_dirs["static"])
 
     scores = score_trackers(test_videos, "custom", result_dirs)
-    written = write_report(scores, os.path.join(workdir, "report"), title="synthetic test")
+    written = write_report(scores, fs.join(workdir, "report"), title="synthetic test")
     keys = ("success_auc", "precision", "norm_precision")
     report = {name: {key: scores[name][key] for key in keys} for name in result_dirs}
     margin = report["trained"]["success_auc"] - report["static"]["success_auc"]
@@ -142,7 +142,7 @@ def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
         f"{margin:+.3f} over the static baseline; needs >= {MIN_SUCCESS_AUC} and "
         f">= +{MIN_MARGIN_OVER_STATIC})"
     )
-    print(f"report: {os.path.join(workdir, 'report.json')}; plots: {', '.join(written['plots'])}")
+    print(f"report: {fs.join(workdir, 'report.json')}; plots: {', '.join(written['plots'])}")
     print(next_step(workdir, summary["model_dir"], test_videos[0]))
     return report
 
@@ -150,8 +150,9 @@ def _run(workdir, config, videos, seed, max_steps, workers, started) -> dict:
 def next_step(workdir: str, model_dir: str, video) -> str:
     """The command that tracks a held-out sequence with the trained model into an mp4."""
     box = ",".join(f"{value:g}" for value in video.gt[0][:4])
-    sequence = os.path.join(workdir, "data", "raw", "test", video.name)
-    out = os.path.join(workdir, f"tracked_{video.name}.mp4")
+    sequence = fs.join(workdir, "data", "raw", "test", video.name)
+    # The annotated video is written by OpenCV, to a local path only.
+    out = os.path.join("." if fs.is_url(workdir) else workdir, f"tracked_{video.name}.mp4")
     return (
         "next: track a held-out sequence with the model you trained:\n"
         f"  siamjax track --config {os.path.relpath(DEFAULT_CONFIG)} --checkpoint {model_dir} "

@@ -91,7 +91,7 @@ LAYERS = (
     ("features", ("train", "tracking")),
     ("components", ("data", "export")),
     ("models and datasets", ("models", "datasets")),
-    ("core", ("backend", "platforms", "registry", "anchors", "fs", "fake_bucket",
+    ("core", ("backend", "platforms", "registry", "anchors", "fs", "fake_bucket", "image_io",
               "config_loader", "config_defaults", "checkpoints", "cluster", "machine", "")),
 )  # fmt: skip
 TOOLS = ("pysot_reference",)  # runs the reference; may import anything, nothing imports it

@@ -5,21 +5,25 @@ checkpoint lookup and exported artifacts all go through ``siamjax/fs.py``."""
 import json
 import os
 
+import cv2
 import jax
 import numpy as np
 import pytest
 
-from siamjax import fs
+from siamjax import fake_bucket, fs
 from siamjax.checkpoints import _resolve_training_checkpoint
 from siamjax.cluster import Cluster
 from siamjax.config_defaults import input_config
 from siamjax.data.pipeline import PairSource
 from siamjax.data.sources import load_sources
+from siamjax.datasets import load_benchmark
+from siamjax.image_io import read_image, write_image
 from siamjax.models import build_model, init_variables
 from siamjax.prep.prepare import prepare
+from siamjax.tracking.video import frame_source
 from siamjax.train.dry_run import describe_launch
 from siamjax.train.tensorboard import ScalarWriter
-from tests.data_prep.raw_layouts import write_custom
+from tests.data_prep.raw_layouts import write_custom, write_lasot
 from tests.train.helpers import tiny_config
 
 tf = pytest.importorskip("tensorflow")
@@ -148,3 +152,39 @@ def test_experiment_and_quickstart_state_files_live_at_a_url(tmp_path):
     written = write_report(summary, fs.join(workdir, "report"), title="url")
     assert fs.read_json(written["json"])["ours"]["success_auc"] == 0.5
     assert all(fs.read_bytes(path)[:4] == b"\x89PNG" for path in written["plots"])
+
+
+def test_images_at_a_url_read_and_write_as_opencv_does_locally(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    local = str(tmp_path / "local.jpg")
+    cv2.imwrite(local, image)
+    url = fake_bucket.url(str(tmp_path / "bucket" / "remote.jpg"), latency_ms=0)
+    fs.makedirs(fs.dirname(url))
+    write_image(url, image)
+    assert fs.read_bytes(url) == open(local, "rb").read()
+    for flags in (cv2.IMREAD_COLOR, cv2.IMREAD_UNCHANGED, cv2.IMREAD_GRAYSCALE):
+        np.testing.assert_array_equal(read_image(url, flags), cv2.imread(local, flags))
+    assert read_image(fs.join(fs.dirname(url), "missing.jpg")) is None
+    fs.write_bytes(fs.join(fs.dirname(url), "empty.jpg"), b"")
+    assert read_image(fs.join(fs.dirname(url), "empty.jpg")) is None
+
+
+def test_benchmarks_and_frame_folders_read_the_same_from_a_url(tmp_path):
+    write_custom(str(tmp_path / "custom"), videos=2, frames=4)
+    write_lasot(str(tmp_path / "lasot"), frames=4)
+    for dataset, folder in (("custom", "custom"), ("LaSOT", "lasot")):
+        local = str(tmp_path / folder)
+        url = fake_bucket.url(local, latency_ms=0)
+        from_disk, from_url = load_benchmark(dataset, local), load_benchmark(dataset, url)
+        assert [v.name for v in from_url] == [v.name for v in from_disk]
+        for remote, disk in zip(from_url, from_disk, strict=True):
+            np.testing.assert_array_equal(remote.gt, disk.gt)
+            assert remote.frame_paths == [fake_bucket.url(p, 0) for p in disk.frame_paths]
+            if disk.evaluate is not None:
+                np.testing.assert_array_equal(remote.evaluate, disk.evaluate)
+    sequence = str(tmp_path / "custom" / "seq0")
+    frames, count, _ = frame_source(fake_bucket.url(sequence, latency_ms=0))
+    local_frames, local_count, _ = frame_source(sequence)
+    assert count == local_count == 4
+    for remote, disk in zip(frames, local_frames, strict=True):
+        np.testing.assert_array_equal(remote, disk)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
+from siamjax import fs
 from siamjax.cli.common import CommandError, add_config_argument, add_subcommand
 
 
@@ -76,8 +76,7 @@ def run(args, overrides) -> int:
             for entry in report[key] if key != "loaded" else []:
                 print(f"    {entry}")
         if args.report:
-            with open(args.report, "w") as stream:
-                json.dump(report, stream, indent=2)
+            fs.write_json(args.report, report)
         if not report["loaded"]:
             raise CommandError(f"{source}: no backbone key matched the model; nothing loaded")
     return 0

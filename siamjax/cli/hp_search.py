@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from siamjax import fs
 from siamjax.cli.common import (
     CommandError,
     add_backend_argument,
@@ -69,6 +68,5 @@ def run(args, overrides) -> int:
     except BenchmarkError as error:
         raise CommandError(str(error)) from error
     print(markdown_table(summary, mode), end="")
-    with open(f"{args.out}/search.json", "w") as stream:
-        json.dump({"settings": settings, "scores": summary}, stream, indent=2)
+    fs.write_json(fs.join(args.out, "search.json"), {"settings": settings, "scores": summary})
     return 0

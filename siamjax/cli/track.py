@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from siamjax import fs
 from siamjax.cli.common import (
     CommandError,
     add_backend_argument,
@@ -82,8 +83,7 @@ def _init_boxes(texts, init_file):
     boxes = [parse_box(text) for text in texts]
     if init_file:
         try:
-            with open(init_file, encoding="utf-8") as stream:
-                lines = stream.read().splitlines()
+            lines = fs.read_text(init_file).splitlines()
         except OSError as error:
             raise CommandError(f"{init_file}: {error.strerror or error}") from None
         for number, line in enumerate(lines, start=1):

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import os
 from collections.abc import Callable
 
+from siamjax import fs
 from siamjax.datasets import benchmark_layout, training_layout
 
 
@@ -117,6 +117,6 @@ def load_benchmark(dataset: str, data_dir: str) -> list[benchmark_layout.Video]:
         spec = dataset_spec(dataset, "eval")
     except UnknownDataset as error:
         raise benchmark_layout.BenchmarkError(str(error)) from None
-    if os.path.isfile(os.path.join(data_dir, f"{dataset}.json")):
+    if fs.isfile(fs.join(data_dir, f"{dataset}.json")):
         return benchmark_layout.read_pysot_json(data_dir, dataset)
     return spec.read_benchmark(data_dir)

@@ -12,7 +12,6 @@ first-frame box only.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 
@@ -52,9 +51,10 @@ def read_numbers(path: str, columns=(4, 8)) -> np.ndarray:
     file and line for a line that does not parse or has a column count not in ``columns``.
     """
     rows = []
+    if not fs.isfile(path):
+        raise BenchmarkError(f"{path}: cannot read (no such file)")
     try:
-        with open(path) as stream:
-            lines = stream.read().splitlines()
+        lines = fs.read_text(path).splitlines()
     except OSError as error:
         raise BenchmarkError(f"{path}: cannot read ({error.strerror})") from error
     for number, line in enumerate(lines, start=1):
@@ -81,10 +81,9 @@ def read_numbers(path: str, columns=(4, 8)) -> np.ndarray:
 
 def numbered_frames(folder: str) -> list[str]:
     """Image files of ``folder`` sorted by their number; a gap in the numbering is an error."""
-    try:
-        names = [n for n in os.listdir(folder) if n.lower().endswith(fs.IMAGE_EXTENSIONS)]
-    except OSError as error:
-        raise BenchmarkError(f"{folder}: cannot list frames ({error.strerror})") from error
+    if not fs.isdir(folder):
+        raise BenchmarkError(f"{folder}: cannot list frames (not a directory)")
+    names = [n for n in fs.listdir(folder) if n.lower().endswith(fs.IMAGE_EXTENSIONS)]
     if not names:
         raise BenchmarkError(f"{folder}: no image files")
     numbered = []
@@ -92,7 +91,7 @@ def numbered_frames(folder: str) -> list[str]:
         stem = os.path.splitext(name)[0]
         match = re.search(r"(\d+)$", stem)
         if match is None:
-            raise BenchmarkError(f"{os.path.join(folder, name)}: frame name has no number")
+            raise BenchmarkError(f"{fs.join(folder, name)}: frame name has no number")
         numbered.append((int(match.group(1)), name))
     numbered.sort()
     for (previous, previous_name), (current, _) in zip(numbered, numbered[1:]):
@@ -100,18 +99,18 @@ def numbered_frames(folder: str) -> list[str]:
             stem, extension = os.path.splitext(previous_name)
             digits = len(re.search(r"(\d+)$", stem).group(1))
             missing = stem[: len(stem) - digits] + str(previous + 1).zfill(digits) + extension
-            raise BenchmarkError(f"{os.path.join(folder, missing)}: frame missing")
-    return [os.path.join(folder, name) for _, name in numbered]
+            raise BenchmarkError(f"{fs.join(folder, missing)}: frame missing")
+    return [fs.join(folder, name) for _, name in numbered]
 
 
 def _require_dir(path: str) -> None:
-    if not os.path.isdir(path):
+    if not fs.isdir(path):
         raise BenchmarkError(f"{path}: not a directory")
 
 
 def _subfolders(path: str) -> list[str]:
     _require_dir(path)
-    return sorted(n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n)))
+    return sorted(n for n in fs.listdir(path) if fs.isdir(fs.join(path, n)))
 
 
 def _match_lengths(name, frames, gt, annotation_path, start_index=0):
@@ -140,18 +139,18 @@ def read_otb(data_dir: str) -> list[Video]:
     """
     videos = []
     for folder in _subfolders(data_dir):
-        root = os.path.join(data_dir, folder)
+        root = fs.join(data_dir, folder)
         annotation_files = sorted(
-            n for n in os.listdir(root) if re.fullmatch(r"groundtruth_rect(\.\d+)?\.txt", n)
+            n for n in fs.listdir(root) if re.fullmatch(r"groundtruth_rect(\.\d+)?\.txt", n)
         )
-        image_dir = os.path.join(root, "img")
-        if not annotation_files or not os.path.isdir(image_dir):
+        image_dir = fs.join(root, "img")
+        if not annotation_files or not fs.isdir(image_dir):
             continue
         frames = numbered_frames(image_dir)
         for annotation in annotation_files:
             target = re.fullmatch(r"groundtruth_rect(?:\.(\d+))?\.txt", annotation).group(1)
             name = f"{folder}-{target}" if target and len(annotation_files) > 1 else folder
-            path = os.path.join(root, annotation)
+            path = fs.join(root, annotation)
             gt = read_numbers(path, columns=(4,))
             first_number = int(re.search(r"(\d+)$", os.path.splitext(frames[0])[0]).group(1))
             start = OTB_FIRST_LABELLED_FRAME.get(folder, first_number) - first_number
@@ -168,11 +167,11 @@ def read_custom(data_dir: str) -> list[Video]:
     """siamjax's own layout: ``<sequence>/`` with frames (or ``img/``) + ``groundtruth.txt``."""
     videos = []
     for folder in _subfolders(data_dir):
-        root = os.path.join(data_dir, folder)
-        path = os.path.join(root, "groundtruth.txt")
-        if not os.path.isfile(path):
+        root = fs.join(data_dir, folder)
+        path = fs.join(root, "groundtruth.txt")
+        if not fs.isfile(path):
             continue
-        image_dir = os.path.join(root, "img") if os.path.isdir(os.path.join(root, "img")) else root
+        image_dir = fs.join(root, "img") if fs.isdir(fs.join(root, "img")) else root
         frames = numbered_frames(image_dir)
         gt = read_numbers(path, columns=(4,))
         if len(gt) != len(frames):
@@ -192,23 +191,22 @@ def read_lasot(data_dir: str) -> list[Video]:
     evaluated. If ``testing_set.txt`` is present at the root, only those videos are read.
     """
     listed = None
-    list_path = os.path.join(data_dir, "testing_set.txt")
-    if os.path.isfile(list_path):
-        with open(list_path) as stream:
-            listed = {line.strip() for line in stream if line.strip()}
+    list_path = fs.join(data_dir, "testing_set.txt")
+    if fs.isfile(list_path):
+        listed = {line.strip() for line in fs.read_text(list_path).splitlines() if line.strip()}
     videos = []
     for category in _subfolders(data_dir):
-        for name in _subfolders(os.path.join(data_dir, category)):
+        for name in _subfolders(fs.join(data_dir, category)):
             if listed is not None and name not in listed:
                 continue
-            root = os.path.join(data_dir, category, name)
-            path = os.path.join(root, "groundtruth.txt")
+            root = fs.join(data_dir, category, name)
+            path = fs.join(root, "groundtruth.txt")
             gt = read_numbers(path, columns=(4,))
-            frames = _match_lengths(name, numbered_frames(os.path.join(root, "img")), gt, path)
+            frames = _match_lengths(name, numbered_frames(fs.join(root, "img")), gt, path)
             hidden = np.zeros(len(gt), bool)
             for flag_file in ("full_occlusion.txt", "out_of_view.txt"):
-                flag_path = os.path.join(root, flag_file)
-                if os.path.isfile(flag_path):
+                flag_path = fs.join(root, flag_file)
+                if fs.isfile(flag_path):
                     flags = read_numbers(flag_path, columns=range(1, 100000)).ravel()
                     if flags.size != len(gt):
                         raise BenchmarkError(
@@ -231,8 +229,8 @@ def read_got10k(data_dir: str) -> list[Video]:
     """
     videos = _first_frame_or_full(data_dir, "GOT-10k", frame_dir=lambda root: root)
     for video in videos:
-        path = os.path.join(data_dir, video.name, "cover.label")
-        if os.path.isfile(path):
+        path = fs.join(data_dir, video.name, "cover.label")
+        if fs.isfile(path):
             cover = read_numbers(path, columns=(1,))[:, 0]
             if len(cover) != len(video):
                 raise BenchmarkError(f"{path}: {len(cover)} labels for {len(video)} frames")
@@ -242,12 +240,12 @@ def read_got10k(data_dir: str) -> list[Video]:
 
 def read_trackingnet(data_dir: str) -> list[Video]:
     """TrackingNet ``TEST`` (or a TRAIN_k) folder: ``frames/<name>/N.jpg`` + ``anno/<name>.txt``."""
-    frames_root, anno_root = os.path.join(data_dir, "frames"), os.path.join(data_dir, "anno")
+    frames_root, anno_root = fs.join(data_dir, "frames"), fs.join(data_dir, "anno")
     videos = []
     for name in _subfolders(frames_root):
-        path = os.path.join(anno_root, f"{name}.txt")
+        path = fs.join(anno_root, f"{name}.txt")
         gt = read_numbers(path, columns=(4,))
-        frames = numbered_frames(os.path.join(frames_root, name))
+        frames = numbered_frames(fs.join(frames_root, name))
         videos.append(_labelled_video(name, frames, gt, path))
     return videos
 
@@ -263,9 +261,9 @@ def _labelled_video(name, frames, gt, path):
 def _first_frame_or_full(data_dir, dataset, frame_dir):
     videos = []
     for name in _subfolders(data_dir):
-        root = os.path.join(data_dir, name)
-        path = os.path.join(root, "groundtruth.txt")
-        if not os.path.isfile(path):
+        root = fs.join(data_dir, name)
+        path = fs.join(root, "groundtruth.txt")
+        if not fs.isfile(path):
             continue
         gt = read_numbers(path, columns=(4, 8))
         videos.append(_labelled_video(name, numbered_frames(frame_dir(root)), gt, path))
@@ -278,19 +276,18 @@ def read_vot(data_dir: str) -> list[Video]:
     """VOT2016/2018/2019 and VOT2018-LT: ``list.txt``, ``<name>/color/`` (or frames in
     ``<name>/``) and ``groundtruth.txt`` of polygons (8 values) or rectangles (NaN = absent).
     """
-    list_path = os.path.join(data_dir, "list.txt")
-    if os.path.isfile(list_path):
-        with open(list_path) as stream:
-            names = [line.strip() for line in stream if line.strip()]
+    list_path = fs.join(data_dir, "list.txt")
+    if fs.isfile(list_path):
+        names = [line.strip() for line in fs.read_text(list_path).splitlines() if line.strip()]
     else:
         names = _subfolders(data_dir)
     videos = []
     for name in names:
-        root = os.path.join(data_dir, name)
+        root = fs.join(data_dir, name)
         _require_dir(root)
-        colour = os.path.join(root, "color")
-        frames = numbered_frames(colour if os.path.isdir(colour) else root)
-        path = os.path.join(root, "groundtruth.txt")
+        colour = fs.join(root, "color")
+        frames = numbered_frames(colour if fs.isdir(colour) else root)
+        path = fs.join(root, "groundtruth.txt")
         gt = read_numbers(path, columns=(4, 8))
         if len(gt) != len(frames):
             raise BenchmarkError(f"{path}: {len(gt)} regions but {len(frames)} frames in {name}")
@@ -318,18 +315,18 @@ def read_uav(data_dir: str, subset: str = "UAV123") -> list[Video]:
     Sub-sequences (``bird1_2``...) start at their frame of the shared folder ``bird1``;
     NaN rows (target out of view) are kept and count as failures, as in pysot.
     """
-    anno_dir = os.path.join(data_dir, "anno", subset)
+    anno_dir = fs.join(data_dir, "anno", subset)
     _require_dir(anno_dir)
     videos = []
-    for file_name in sorted(n for n in os.listdir(anno_dir) if n.endswith(".txt")):
+    for file_name in sorted(n for n in fs.listdir(anno_dir) if n.endswith(".txt")):
         name = file_name[:-4]
-        path = os.path.join(anno_dir, file_name)
+        path = fs.join(anno_dir, file_name)
         gt = read_numbers(path, columns=(4,))
         stem = name.rsplit("_", 1)[0]
         split = subset == "UAV123" and stem in UAV123_SPLIT and name.rsplit("_", 1)[1].isdigit()
         folder = stem if split else name
         first = UAV123_FIRST_FRAME.get(name, 1) if split else 1
-        frames = numbered_frames(os.path.join(data_dir, "data_seq", "UAV123", folder))
+        frames = numbered_frames(fs.join(data_dir, "data_seq", "UAV123", folder))
         videos.append(Video(name, _match_lengths(name, frames, gt, path, first - 1), gt))
     return videos
 
@@ -342,27 +339,24 @@ def read_nfs(data_dir: str, fps: int = 30) -> list[Video]:
     """
     videos = []
     for name in _subfolders(data_dir):
-        root = os.path.join(data_dir, name, str(fps))
-        path = os.path.join(root, f"{name}.txt")
-        if not os.path.isfile(path):
+        root = fs.join(data_dir, name, str(fps))
+        path = fs.join(root, f"{name}.txt")
+        if not fs.isfile(path):
             continue
         rows = []
-        with open(path) as stream:
-            for number, line in enumerate(stream, start=1):
-                fields = line.split()
-                if not fields:
-                    continue
-                try:
-                    x1, y1, x2, y2 = (float(v) for v in fields[1:5])
-                except (ValueError, IndexError):
-                    raise BenchmarkError(
-                        f"{path}:{number}: expected 'id x1 y1 x2 y2 ...'"
-                    ) from None
-                rows.append([x1, y1, x2 - x1, y2 - y1])
+        for number, line in enumerate(fs.read_text(path).splitlines(), start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                x1, y1, x2, y2 = (float(v) for v in fields[1:5])
+            except (ValueError, IndexError):
+                raise BenchmarkError(f"{path}:{number}: expected 'id x1 y1 x2 y2 ...'") from None
+            rows.append([x1, y1, x2 - x1, y2 - y1])
         gt = np.asarray(rows, np.float64)
         if fps == 30:
             gt = gt[0::8]
-        frames = numbered_frames(os.path.join(root, name))
+        frames = numbered_frames(fs.join(root, name))
         length = min(len(frames), len(gt))
         if abs(len(frames) - len(gt)) >= 4:
             raise BenchmarkError(f"{path}: {len(gt)} boxes for {len(frames)} frames in {name}")
@@ -375,13 +369,12 @@ def read_nfs(data_dir: str, fps: int = 30) -> list[Video]:
 def read_pysot_json(data_dir: str, dataset: str) -> list[Video]:
     """pysot's dataset description ``<data_dir>/<dataset>.json`` (video_dir, img_names,
     gt_rect, optional absent flags): the exact frame lists pysot evaluates on."""
-    path = os.path.join(data_dir, f"{dataset}.json")
-    with open(path) as stream:
-        meta = json.load(stream)
+    path = fs.join(data_dir, f"{dataset}.json")
+    meta = fs.read_json(path)
     videos = []
     for name, entry in meta.items():
         try:
-            frames = [os.path.join(data_dir, n) for n in entry["img_names"]]
+            frames = [fs.join(data_dir, n) for n in entry["img_names"]]
             gt = [row if len(row) in (4, 8) else [np.nan] * 4 for row in entry["gt_rect"]]
         except KeyError as error:
             raise BenchmarkError(f"{path}: video {name} has no field {error}") from None

@@ -21,11 +21,12 @@ from siamjax.datasets import Protocol, dataset_spec
 from siamjax.datasets.benchmark_layout import BenchmarkError
 from siamjax.eval import metrics, results, vot_metrics
 from siamjax.eval.boxes import region_to_rect
+from siamjax.image_io import read_image
 
 
 def frame_size(video) -> tuple[int, int]:
     """(W, H) of a video's first frame (the bounds pysot uses for VOT overlaps)."""
-    frame = cv2.imread(video.frame_paths[0], cv2.IMREAD_UNCHANGED)
+    frame = read_image(video.frame_paths[0], cv2.IMREAD_UNCHANGED)
     if frame is None:
         raise BenchmarkError(f"{video.frame_paths[0]}: cannot read image")
     return frame.shape[1], frame.shape[0]

@@ -18,11 +18,12 @@ Files are written to a temporary name and renamed, so a file that exists is comp
 
 from __future__ import annotations
 
-import os
+import io
 import zipfile
 
 import numpy as np
 
+from siamjax import fs
 from siamjax.datasets import ResultLayout, dataset_spec
 from siamjax.datasets.benchmark_layout import BenchmarkError
 
@@ -31,29 +32,26 @@ def result_paths(root: str, dataset: str, video: str) -> dict:
     """Paths of one video's result files under ``root`` (the dataset's ``ResultLayout``)."""
     layout = dataset_spec(dataset).result_layout
     if layout is ResultLayout.PER_VIDEO_FOLDER:
-        folder = os.path.join(root, video)
+        folder = fs.join(root, video)
         return {
-            "boxes": os.path.join(folder, f"{video}_001.txt"),
-            "times": os.path.join(folder, f"{video}_time.txt"),
+            "boxes": fs.join(folder, f"{video}_001.txt"),
+            "times": fs.join(folder, f"{video}_time.txt"),
         }
     if layout is ResultLayout.VOT_LONG_TERM:
-        folder = os.path.join(root, "longterm", video)
+        folder = fs.join(root, "longterm", video)
         return {
-            "boxes": os.path.join(folder, f"{video}_001.txt"),
-            "confidence": os.path.join(folder, f"{video}_001_confidence.value"),
-            "times": os.path.join(folder, f"{video}_time.txt"),
+            "boxes": fs.join(folder, f"{video}_001.txt"),
+            "confidence": fs.join(folder, f"{video}_001_confidence.value"),
+            "times": fs.join(folder, f"{video}_time.txt"),
         }
     if layout is ResultLayout.VOT_BASELINE:
-        return {"boxes": os.path.join(root, "baseline", video, f"{video}_001.txt")}
-    return {"boxes": os.path.join(root, f"{video}.txt")}
+        return {"boxes": fs.join(root, "baseline", video, f"{video}_001.txt")}
+    return {"boxes": fs.join(root, f"{video}.txt")}
 
 
 def _write_atomic(path: str, lines) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = f"{path}.partial"
-    with open(temporary, "w") as stream:
-        stream.write("".join(f"{line}\n" for line in lines))
-    os.replace(temporary, path)
+    fs.makedirs(fs.dirname(path) or ".")
+    fs.write_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def _format_box(box) -> str:
@@ -76,7 +74,7 @@ def write_results(root, dataset, video, boxes, scores=None, times=None) -> None:
 def write_trajectory(root, dataset, video, trajectory, scores=None, times=None) -> None:
     """Writes a runner's per-frame entries: boxes, or one-number codes (VOT protocol)."""
     paths = result_paths(root, dataset, video)
-    if "baseline" in paths["boxes"].split(os.sep)[-3:]:
+    if "baseline" in paths["boxes"].split("/")[-3:]:
         lines = [
             f"{int(entry[0]):d}"
             if len(entry) == 1
@@ -93,8 +91,7 @@ def _result_lines(path: str) -> list[str]:
     """The text lines of a result file; undecodable or unreadable files raise
     ``BenchmarkError`` naming the file (and the byte offset for bad bytes)."""
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        data = fs.read_bytes(path)
     except OSError as error:
         raise BenchmarkError(f"{path}: cannot read ({error.strerror or error})") from None
     try:
@@ -108,7 +105,7 @@ def _result_lines(path: str) -> list[str]:
 def read_trajectory(root, dataset, video, expected_frames: int) -> list[list[float]]:
     """Per-frame entries (codes as one-element lists) of a VOT-style result file."""
     path = result_paths(root, dataset, video)["boxes"]
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
         raise BenchmarkError(f"{path}: no result file for video {video}")
     entries = []
     for number, line in enumerate(_result_lines(path), start=1):
@@ -128,7 +125,7 @@ def read_trajectory(root, dataset, video, expected_frames: int) -> list[list[flo
 def read_confidences(root, dataset, video, expected_frames: int) -> np.ndarray:
     """(N,) long-term confidences, NaN on frame 0 (its line is empty)."""
     path = result_paths(root, dataset, video)["confidence"]
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
         raise BenchmarkError(f"{path}: no confidence file for video {video}")
     lines = _result_lines(path)
     if len(lines) != expected_frames:
@@ -148,18 +145,21 @@ def submission_archive(root: str, dataset: str, video_names) -> str:
     """Zips the results of ``video_names`` for GOT-10k's or TrackingNet's server -> path."""
     if not dataset_spec(dataset).submission:
         raise ValueError(f"{dataset} has no submission server format")
-    archive = os.path.normpath(root) + ".zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+    root = str(root).rstrip("/")
+    archive = root + ".zip"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for video in sorted(video_names):
             for path in result_paths(root, dataset, video).values():
-                if not os.path.isfile(path):
+                if not fs.isfile(path):
                     raise BenchmarkError(f"{path}: missing; run the evaluation to the end first")
-                bundle.write(path, os.path.relpath(path, root))
+                bundle.writestr(path[len(root) + 1 :], fs.read_bytes(path))
+    fs.write_bytes(archive, buffer.getvalue())
     return archive
 
 
 def is_complete(root, dataset, video) -> bool:
-    return os.path.isfile(result_paths(root, dataset, video)["boxes"])
+    return fs.isfile(result_paths(root, dataset, video)["boxes"])
 
 
 def read_boxes(root, dataset, video, expected_frames: int) -> np.ndarray:
@@ -168,7 +168,7 @@ def read_boxes(root, dataset, video, expected_frames: int) -> np.ndarray:
     Lines with one number (pysot's VOT codes / the LT frame-0 marker) become NaN rows.
     """
     path = result_paths(root, dataset, video)["boxes"]
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
         raise BenchmarkError(f"{path}: no result file for video {video}")
     rows = []
     for number, line in enumerate(_result_lines(path), start=1):

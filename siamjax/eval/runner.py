@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -27,13 +26,14 @@ from siamjax.datasets.benchmark_layout import BenchmarkError
 from siamjax.eval import results
 from siamjax.eval.boxes import init_box
 from siamjax.eval.region import vot_overlap
+from siamjax.image_io import read_image
 
 SKIP_AFTER_FAILURE = 5
 
 
 def load_frame(path: str) -> np.ndarray:
     """(H, W, 3) uint8 BGR; gray and 4-channel images are converted; unreadable -> error."""
-    frame = cv2.imread(path, cv2.IMREAD_COLOR)
+    frame = read_image(path)
     if frame is None:
         raise BenchmarkError(f"{path}: cannot read image")
     return frame

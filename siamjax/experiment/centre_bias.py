@@ -17,10 +17,10 @@ Offsets are (x, y) in search-crop pixels (255 crop), relative to the crop centre
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from siamjax.anchors import anchor_grid, flat_pysot_order, score_size
+from siamjax.image_io import read_image
 from siamjax.tracking import postprocess
 from siamjax.tracking.crop import channel_average, context_size, get_subwindow
 from siamjax.tracking.network import TrackerNetwork
@@ -58,7 +58,7 @@ def probe(config, variables, videos, shift: float = 64.0, per_video: int = 8,
         ]
         if not usable or not np.all(np.isfinite(gt[0])):
             continue
-        first = cv2.imread(video.frame_paths[0], cv2.IMREAD_COLOR)
+        first = read_image(video.frame_paths[0])
         average = channel_average(first)
         side_z = round(context_size(gt[0, 2:], params.context_amount))
         centre0 = gt[0, :2] + gt[0, 2:] / 2
@@ -68,7 +68,7 @@ def probe(config, variables, videos, shift: float = 64.0, per_video: int = 8,
         offsets = rng.uniform(-shift, shift, (len(chosen), 2))
         crops, truth = [], []
         for frame_index, offset in zip(chosen, offsets):
-            frame = cv2.imread(video.frame_paths[frame_index], cv2.IMREAD_COLOR)
+            frame = read_image(video.frame_paths[frame_index])
             box = gt[frame_index]
             side = context_size(box[2:], params.context_amount)
             scale = params.exemplar_size / side

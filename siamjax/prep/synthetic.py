@@ -11,11 +11,12 @@ to the frame. Videos are split train / val / test (80 / 10 / 10 % by index) and 
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
 from tqdm import tqdm
+
+from siamjax import fs
+from siamjax.image_io import write_image
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "colorwheel",
           "retina", "hubble_deep_field", "cat")  # fmt: skip
@@ -207,11 +208,11 @@ def generate(out: str, videos: int = 100, seed: int = 0, frames=(40, 64), frame_
         images, boxes = render_sequence(rng, photos, length, frame_size)
         split = split_of(index, videos)
         name = f"synthetic-{seed}-{index:05d}"
-        folder = os.path.join(out, split, name)
-        os.makedirs(folder, exist_ok=True)
+        folder = fs.join(out, split, name)
+        fs.makedirs(folder)
         for t, image in enumerate(images):
-            cv2.imwrite(os.path.join(folder, f"{t + 1:06d}.jpg"), image)
-        with open(os.path.join(folder, "groundtruth.txt"), "w") as stream:
-            stream.write("".join(f"{x:.0f},{y:.0f},{w:.0f},{h:.0f}\n" for x, y, w, h in boxes))
+            write_image(fs.join(folder, f"{t + 1:06d}.jpg"), image)
+        lines = "".join(f"{x:.0f},{y:.0f},{w:.0f},{h:.0f}\n" for x, y, w, h in boxes)
+        fs.write_text(fs.join(folder, "groundtruth.txt"), lines)
         written[split].append(name)
     return written

@@ -19,6 +19,7 @@ import logging
 
 import numpy as np
 
+from siamjax import fs
 from siamjax.data import schema
 
 
@@ -50,6 +51,7 @@ def write_tfds_metadata(out: str, manifest: dict) -> bool:
         return False
 
     shards = sorted(manifest["shards"], key=lambda shard: shard["file"])
+    out = fs.absolute(out)  # TFDS's path layer is etils epath, as orbax's
     # Shard files are named as schema.shard_name: <dataset>-00000-of-00012.tfrecord
     template = tfds.core.ShardedFileTemplate(
         data_dir=out,

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from siamjax import fs
+from siamjax.image_io import read_image
 from siamjax.tracking.multi_target import MultiTargetTracker
 
 
@@ -34,9 +35,9 @@ def frame_source(path: str):
     """
     if re.fullmatch(r"\d+", path) and not os.path.exists(path):
         return _capture_frames(cv2.VideoCapture(int(path)), f"camera {path}")
-    if os.path.isdir(path):
+    if fs.isdir(path):
         names = sorted(
-            (n for n in os.listdir(path) if n.lower().endswith(fs.IMAGE_EXTENSIONS)),
+            (n for n in fs.listdir(path) if n.lower().endswith(fs.IMAGE_EXTENSIONS)),
             key=_natural_key,
         )
         if not names:
@@ -44,6 +45,8 @@ def frame_source(path: str):
                 f"{path}: folder has no image files ({', '.join(fs.IMAGE_EXTENSIONS)})"
             )
         return _folder_frames(path, names), len(names), None
+    if fs.is_url(path):
+        raise SourceError(f"{path}: no such frame folder (a video file must be a local path)")
     if not os.path.isfile(path):
         raise SourceError(f"{path}: no such file, folder or camera index")
     return _capture_frames(cv2.VideoCapture(path), path)
@@ -55,9 +58,9 @@ def _natural_key(name: str):
 
 def _folder_frames(folder, names):
     for name in names:
-        frame = cv2.imread(os.path.join(folder, name), cv2.IMREAD_COLOR)
+        frame = read_image(fs.join(folder, name))
         if frame is None:
-            raise SourceError(f"{os.path.join(folder, name)}: cannot read image")
+            raise SourceError(f"{fs.join(folder, name)}: cannot read image")
         yield frame
 
 
@@ -172,7 +175,7 @@ def track_video(tracker, source: str, init_boxes=None, out_video=None, boxes_pat
     if writer is not None:
         writer.write(_annotate(first, init_boxes, None, None))
     paths = [target_box_path(boxes_path, k, len(init_boxes)) for k in range(len(init_boxes))]
-    streams = [open(path, "w") for path in paths] if boxes_path else []  # noqa: SIM115
+    streams = [fs.open_file(path, "w") for path in paths] if boxes_path else []
     for stream, box in zip(streams, init_boxes, strict=False):
         stream.write(_format(box))
     elapsed = 0.0
