@@ -16,6 +16,7 @@ whole experiment runs on). Orbax checkpoints take the same strings through ``abs
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -91,10 +92,23 @@ def makedirs(path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
 
+def _not_found(path) -> tuple:
+    """The exceptions ``path``'s file system raises for a missing file."""
+    if not is_url(path) or fake_bucket.is_fake(path):
+        return (FileNotFoundError,)
+    import tensorflow as tf
+
+    return (FileNotFoundError, tf.errors.NotFoundError)
+
+
 def read_bytes(path: str) -> bytes:
+    """A file's bytes; a missing file raises ``FileNotFoundError`` on every file system."""
     if is_url(path):
-        with _gfile(path).GFile(path, "rb") as stream:
-            return stream.read()
+        try:
+            with _gfile(path).GFile(path, "rb") as stream:
+                return stream.read()
+        except _not_found(path):
+            raise FileNotFoundError(errno.ENOENT, "no such file", path) from None
     with open(path, "rb") as stream:
         return stream.read()
 

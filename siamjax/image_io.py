@@ -20,9 +20,10 @@ def read_image(path: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
     None for a missing or undecodable file, as ``imread``."""
     if not fs.is_url(path):
         return cv2.imread(path, flags)
-    if not fs.isfile(path):
+    try:
+        data = fs.read_bytes(path)  # one request, no stat first: this is the per-frame path
+    except FileNotFoundError:
         return None
-    data = fs.read_bytes(path)
     if not data:
         return None
     return cv2.imdecode(np.frombuffer(data, np.uint8), flags)

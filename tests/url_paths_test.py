@@ -165,6 +165,9 @@ def test_images_at_a_url_read_and_write_as_opencv_does_locally(tmp_path):
     for flags in (cv2.IMREAD_COLOR, cv2.IMREAD_UNCHANGED, cv2.IMREAD_GRAYSCALE):
         np.testing.assert_array_equal(read_image(url, flags), cv2.imread(local, flags))
     assert read_image(fs.join(fs.dirname(url), "missing.jpg")) is None
+    assert read_image("ram://siamjax-test/missing.jpg") is None
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        fs.read_bytes("ram://siamjax-test/missing.jpg")
     fs.write_bytes(fs.join(fs.dirname(url), "empty.jpg"), b"")
     assert read_image(fs.join(fs.dirname(url), "empty.jpg")) is None
 
