@@ -37,11 +37,15 @@ setup(
             "got10k>=0.1.3",
             "onnx>=1.17",
             "onnxruntime>=1.20",
+            "openvino>=2025.0",
         ],
         # `siamjax score --protocol got10k` on VOT: the got10k toolkit's polygon IoU.
         "toolkits": ["shapely>=2.0"],
         # ONNX export (`siamjax export --format onnx`) and the onnxruntime tracker backend.
         "onnx": ["onnx>=1.17", "onnxruntime>=1.20"],
+        # The bfloat16 tracker mode (`siamjax track --precision bfloat16`) on AMX /
+        # AVX512-BF16 CPUs: OpenVINO runs the ONNX export.
+        "openvino": ["onnx>=1.17", "openvino>=2025.0"],
         # Accelerators, following JAX's own extras (its installation guide): NVIDIA GPUs
         # with CUDA 13 (or 12) from pip wheels, Cloud TPU VMs with libtpu.
         "cuda": ["jax[cuda13]>=0.10"],

@@ -13,6 +13,21 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The instruction-set flags of /proc/cpuinfo's first ``flags`` line (``cpuinfo``: that
+    file's text, read when None); empty where there is none (not Linux, or not x86)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as stream:
+                cpuinfo = stream.read()
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
 def describe() -> str:
     """'2 cores (Intel(R) Xeon(R) Processor, AVX-512)': usable cores, the CPU model from
     /proc/cpuinfo where there is one, and whether it has AVX-512 (XLA:CPU and oneDNN

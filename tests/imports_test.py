@@ -19,6 +19,7 @@ LAZY_PACKAGES = {
     "tensorflow_datasets": "only for the TFDS metadata of prepared data",
     "onnx": "the [onnx] extra",
     "onnxruntime": "the [onnx] extra",
+    "openvino": "the [openvino] extra (the bfloat16 tracker mode)",
     "matplotlib": "only for plots",
     "tensorboardX": "only with train.tensorboard",
     "shapely": "only for the VOT / GOT-10k polygon overlaps",

@@ -92,7 +92,8 @@ LAYERS = (
     ("components", ("data", "export")),
     ("models and datasets", ("models", "datasets")),
     ("core", ("backend", "platforms", "registry", "anchors", "fs", "fake_bucket", "image_io",
-              "config_loader", "config_defaults", "checkpoints", "cluster", "machine", "")),
+              "config_loader", "config_defaults", "checkpoints", "cluster", "machine",
+              "synthetic_scenes", "")),
 )  # fmt: skip
 TOOLS = ("pysot_reference",)  # runs the reference; may import anything, nothing imports it
 

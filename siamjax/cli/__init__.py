@@ -21,6 +21,7 @@ from siamjax.cli import (
     export,
     hp_search,
     info,
+    precision_check,
     prep,
     quickstart,
     score,
@@ -38,8 +39,8 @@ from siamjax.config_loader import ConfigError, split_config_args
 __all__ = ["EXIT_PREEMPTED", "CommandError", "build_parser", "main"]
 
 # In `siamjax --help` order.
-SUBCOMMANDS = (info, convert, track, evaluate, score, hp_search, prep, check_data, train,
-               export, quickstart, experiment)  # fmt: skip
+SUBCOMMANDS = (info, convert, track, evaluate, precision_check, score, hp_search, prep,
+               check_data, train, export, quickstart, experiment)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

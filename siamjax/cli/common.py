@@ -85,14 +85,32 @@ def add_backend_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16", "int8"),
+        default="float32",
+        help="bfloat16 (OpenVINO, on CPUs with AMX or AVX512-BF16) or int8 (ONNX Runtime, "
+        "on CPUs with VNNI or AMX-INT8) run instead of --backend, and only for weights "
+        "whose `siamjax precision-check` verdict passed (docs/speed.md)",
+    )
+    parser.add_argument(
+        "--precision-report",
+        help="that verdict file (default: precision_<mode>.json in the checkpoint folder)",
+    )
+
+
 def tracker_from_args(args, overrides):
-    """``(config, tracker)`` of ``--config`` (with overrides), ``--checkpoint`` and
-    ``--backend``."""
+    """``(config, tracker)`` of ``--config`` (with overrides), ``--checkpoint``,
+    ``--backend`` and, where the command has them, ``--precision`` / ``--precision-report``."""
     from siamjax.loading import load_tracker, resolve_config
 
     config = resolve_config(args.config, overrides)
+    precision = getattr(args, "precision", "float32")
+    report = getattr(args, "precision_report", None)
     try:
-        return config, load_tracker(config, args.checkpoint, backend=args.backend)
+        return config, load_tracker(config, args.checkpoint, backend=args.backend,
+                                    precision=precision, precision_report=report)  # fmt: skip
     except ValueError as error:  # CheckpointError, or a config the tracker rejects
         raise CommandError(str(error)) from error
 

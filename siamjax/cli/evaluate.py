@@ -7,6 +7,7 @@ from siamjax.cli.common import (
     add_backend_argument,
     add_config_argument,
     add_dataset_arguments,
+    add_precision_arguments,
     add_subcommand,
     add_video_names_argument,
     load_videos,
@@ -32,6 +33,7 @@ def add_parser(subcommands) -> None:
     parser.add_argument("--out", required=True, help="result folder of this tracker")
     parser.add_argument("--batch", type=int, default=1, help="videos tracked in lockstep")
     add_backend_argument(parser)
+    add_precision_arguments(parser)
     add_video_names_argument(parser)
     parser.set_defaults(handler=run)
 

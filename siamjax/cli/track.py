@@ -7,6 +7,7 @@ from siamjax.cli.common import (
     CommandError,
     add_backend_argument,
     add_config_argument,
+    add_precision_arguments,
     add_subcommand,
     tracker_from_args,
 )
@@ -45,6 +46,7 @@ def add_parser(subcommands) -> None:
     )
     parser.add_argument("--out", help="annotated video to write (.mp4)")
     add_backend_argument(parser)
+    add_precision_arguments(parser)
     parser.add_argument("--boxes", help="text file for the per-frame boxes")
     parser.add_argument("--show", action="store_true", help="show frames in a window")
     parser.set_defaults(handler=run)
