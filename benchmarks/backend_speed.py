@@ -11,6 +11,10 @@ pass: ``synthetic_frames.py``, the same frames pysot's case tracks) and the fram
 sequences tracked in lockstep (``BatchedTracker``, one network call per frame for all N)
 against the same N tracked one after the other. Random weights (speed does not depend on
 them). The ratio column is pysot's ms per frame / the backend's.
+
+``openvino-bfloat16`` and ``onnxruntime-int8`` are the networks of ``siamjax track
+--precision bfloat16 / int8`` built directly (speed does not depend on the weights, so the
+accuracy verdict those modes need for real weights is not asked for here).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from synthetic_frames import median_track_ms, write_sequences
 from siamjax.config_loader import load_config
 from siamjax.datasets.benchmark_layout import read_otb
 from siamjax.eval.runner import run_batched, run_sequential
-from siamjax.loading import build_configured_model, load_network
+from siamjax.loading import build_configured_model, load_network, precision_networks
 from siamjax.models import init_variables
 from siamjax.tracking import BatchedTracker, build_tracker
 
@@ -36,6 +40,15 @@ CONFIGS = {
     "alex": "configs/siamrpn_alex_dwxcorr.py",
     "mbv2": "configs/siamrpn_mobilev2_l234_dwxcorr.py",
 }
+
+
+REDUCED_PRECISION = {"openvino-bfloat16": "bfloat16", "onnxruntime-int8": "int8"}
+
+
+def network_for(config, variables, backend: str):
+    if backend in REDUCED_PRECISION:
+        return precision_networks(config, variables, REDUCED_PRECISION[backend])[1]
+    return load_network(config, variables, backend=backend)
 
 
 def frames_per_second(run, videos, out) -> float:
@@ -48,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--architectures", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--backends", nargs="+", default=["jax", "onnxruntime"],
-                        choices=["jax", "onnxruntime"])  # fmt: skip
+                        choices=["jax", "onnxruntime", *REDUCED_PRECISION])  # fmt: skip
     parser.add_argument("--sequences", type=int, default=8)
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--pysot-json", help="pysot_speed.py output with tracker_* cases")
@@ -70,7 +83,7 @@ def main() -> None:
             )
             reference = pysot.get(f"tracker_{architecture}", {}).get("ms_per_frame")
             for backend in args.backends:
-                network = load_network(config, variables, backend=backend)
+                network = network_for(config, variables, backend)
                 tracker = build_tracker(config, network)
                 ms = median_track_ms(tracker, videos[0].frame_paths, videos[0].gt[0])
 

@@ -33,6 +33,7 @@ from siamjax.config_loader import load_config
 from siamjax.export.onnx import search_onnx_model
 from siamjax.models import build_model, init_variables
 from siamjax.models.siamrpn import make_search_fn, make_template_fn
+from siamjax.tracking.reduced_precision import quantize_search_model
 
 CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -76,26 +77,6 @@ def calibrated_variables(model, config, exemplar: int, instance: int):
     return {"params": variables["params"], "batch_stats": updates["batch_stats"]}
 
 
-def onnx_int8(float_path: str, int8_path: str, feeds: list[dict]) -> None:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter(feeds)
-
-        def get_next(self):
-            return next(self.items, None)
-
-    quantize_static(float_path, int8_path, Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)  # fmt: skip
-
-
 def run_config(name: str, repeats: int) -> list[str]:
     import onnxruntime
 
@@ -132,7 +113,7 @@ def run_config(name: str, repeats: int) -> list[str]:
         with open(float_path, "wb") as stream:
             stream.write(proto.SerializeToString())
         calibration = [{"search": crop[None], **feature_feeds} for crop in crops(8, instance, 5)]
-        onnx_int8(float_path, int8_path, calibration)
+        quantize_search_model(proto, int8_path, calibration)
         for label, path in (("onnxruntime float32", float_path), ("onnxruntime int8", int8_path)):
             session = onnxruntime.InferenceSession(path, options,
                                                    providers=["CPUExecutionProvider"])  # fmt: skip

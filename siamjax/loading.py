@@ -145,17 +145,24 @@ def precision_networks(config, variables, precision: str):
     """``(float32 network, network in precision)`` on the runtime of ``precision`` (the
     pair ``siamjax precision-check`` compares); checks nothing about the CPU or weights."""
     precision_modes.check_precision_name(precision)
-    if precision == "bfloat16":
-        return (
-            OpenVinoTrackerNetwork.from_config(config, variables, inference_precision="f32"),
-            OpenVinoTrackerNetwork.from_config(config, variables, inference_precision="bf16"),
-        )
-    reference = OnnxTrackerNetwork.from_config(config, variables)
-    if precision == "int8":
-        calibration = calibration_pairs(config)
-        return reference, Int8TrackerNetwork.from_config(config, variables,
-                                                         calibration=calibration)  # fmt: skip
-    return reference, reference
+    try:
+        if precision == "bfloat16":
+            return (
+                OpenVinoTrackerNetwork.from_config(config, variables, inference_precision="f32"),
+                OpenVinoTrackerNetwork.from_config(config, variables, inference_precision="bf16"),
+            )
+        reference = OnnxTrackerNetwork.from_config(config, variables)
+        if precision == "int8":
+            calibration = calibration_pairs(config)
+            return reference, Int8TrackerNetwork.from_config(config, variables,
+                                                             calibration=calibration)  # fmt: skip
+        return reference, reference
+    except ImportError as error:
+        extra = "openvino" if precision == "bfloat16" else "onnx"
+        raise precision_modes.PrecisionUnavailable(
+            f"precision {precision} needs {error.name or 'its runtime'}: "
+            f'pip install -e ".[{extra}]"'
+        ) from None
 
 
 def load_tracker(

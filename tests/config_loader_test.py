@@ -31,6 +31,21 @@ def test_lt_config_has_long_term_settings():
         "siamrpn_lt", 831, 0.8, 0.998)  # fmt: skip
 
 
+def test_quickstart_alex_is_the_released_network_with_the_quickstart_recipe():
+    import jax
+
+    from siamjax.models import build_model, check_variables, init_variables
+
+    config = load_config("configs/quickstart_alex.py:/data/shards")
+    quickstart, released = load_config("configs/quickstart.py"), load_config(
+        config_path("siamrpn_alex_dwxcorr"))  # fmt: skip
+    assert config.model == released.model and config.train.schedule == quickstart.train.schedule
+    assert config.input.datasets[0].path == "/data/shards"
+    assert (config.track.penalty_k, config.track.instance_size) == (0.2, 287)
+    check_variables(build_model(config.model),
+                    init_variables(build_model(released.model), jax.random.key(0)))  # fmt: skip
+
+
 def test_overrides_keep_types():
     config = load_config(config_path("siamrpn_r50_l234_dwxcorr"))
     apply_overrides(config, ["track.penalty_k=0.1", "track.instance_size=271",

@@ -92,7 +92,7 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
         default="float32",
         help="bfloat16 (OpenVINO, on CPUs with AMX or AVX512-BF16) or int8 (ONNX Runtime, "
         "on CPUs with VNNI or AMX-INT8) run instead of --backend, and only for weights "
-        "whose `siamjax precision-check` verdict passed (docs/speed.md)",
+        "whose `siamjax precision-check` verdict passed (docs/tracking.md)",
     )
     parser.add_argument(
         "--precision-report",

@@ -28,7 +28,9 @@ def add_parser(subcommands) -> None:
     )
     add_config_argument(parser)
     parser.add_argument("--checkpoint", required=True, help="orbax checkpoint directory")
-    parser.add_argument("--precision", required=True, choices=("bfloat16", "int8"))
+    parser.add_argument(
+        "--precision", required=True, choices=("bfloat16", "int8"), help="the mode to measure"
+    )
     parser.add_argument("--video", required=True, help="real video file or frame folder")
     parser.add_argument("--init", required=True, help="initial box x,y,w,h in the first frame")
     parser.add_argument(
@@ -67,7 +69,11 @@ def run(args, overrides) -> int:
         raise CommandError(str(error)) from error
     config = resolve_config(args.config, overrides)
     variables = load_checkpoint(args.checkpoint, build_model(config.model))
-    reference_network, candidate_network = precision_networks(config, variables, args.precision)
+    try:
+        networks = precision_networks(config, variables, args.precision)
+    except modes.PrecisionUnavailable as error:
+        raise CommandError(str(error)) from error
+    reference_network, candidate_network = networks
     reference = build_tracker(config, reference_network)
     candidate = build_tracker(config, candidate_network)
     figures = measure(reference, candidate, args.precision, frames, init, args.video,

@@ -3,6 +3,7 @@
 
 import json
 import os
+import sys
 
 import jax
 import numpy as np
@@ -113,3 +114,10 @@ def test_bad_input_is_one_line(setup, monkeypatch, capsys):
     assert "no such file, folder or camera index" in capsys.readouterr().err
     np.testing.assert_equal(os.path.exists(os.path.join(setup["other"], "precision_int8.json")),
                             False)  # fmt: skip
+    # Without the mode's runtime: the extra to install, not an ImportError's traceback.
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    status = main(["precision-check", "--precision", "bfloat16", "--video", setup["video"],
+                   "--config", CONFIG, "--checkpoint", setup["checkpoint"],
+                   "--init", setup["init"]])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and err.endswith('needs openvino: pip install -e ".[openvino]"'), err
