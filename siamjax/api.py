@@ -4,6 +4,10 @@
     tracker = api.load_tracker("configs/siamrpn_r50_l234_dwxcorr.py", "ckpt/")
     tracker.init(frame_bgr, (x, y, w, h)); box_xywh, score = tracker.track(next_frame_bgr)
 
+    # On an AMX / AVX512-BF16 CPU, for weights whose `siamjax precision-check` passed:
+    # (else PrecisionUnavailable, one line naming the reason)
+    fast = api.load_tracker("configs/siamrpn_r50_l234_dwxcorr.py", "ckpt/", precision="bfloat16")
+
     model, variables, config = api.load_model("configs/siamrpn_r50_l234_dwxcorr.py", "ckpt/")
     cls, loc = api.pysot_outputs(model, variables, template_bgr, search_bgr)
 
@@ -19,8 +23,10 @@ from siamjax.loading import CheckpointError, load_tracker
 from siamjax.loading import load_model as _load_model
 from siamjax.models import make_search_fn, make_template_fn
 from siamjax.models.layout import to_pysot_layout
+from siamjax.tracking.precision import PrecisionUnavailable
 
-__all__ = ["CheckpointError", "load_model", "load_tracker", "pysot_outputs"]
+__all__ = ["CheckpointError", "PrecisionUnavailable", "load_model", "load_tracker",
+           "pysot_outputs"]  # fmt: skip
 
 
 def load_model(config_spec: str, checkpoint_dir: str, overrides=()):
