@@ -128,7 +128,7 @@ def _reduced_precision_network(config, variables, weights, precision, precision_
         precision_report = precision_modes.default_verdict_path(weights, precision)
     fingerprint = precision_modes.weights_fingerprint(variables)
     verdict = precision_modes.verify_verdict(precision_report, precision, fingerprint)
-    _, network = precision_networks(config, variables, precision)
+    network = _runtime_network(config, variables, precision)
     auc = verdict["success_auc"]
     print(
         f"siamjax: precision {precision} on {network.backend} ({', '.join(instructions)} on "
@@ -144,19 +144,25 @@ def _reduced_precision_network(config, variables, weights, precision, precision_
 def precision_networks(config, variables, precision: str):
     """``(float32 network, network in precision)`` on the runtime of ``precision`` (the
     pair ``siamjax precision-check`` compares); checks nothing about the CPU or weights."""
+    reference = _runtime_network(config, variables, precision, float32=True)
+    if precision == "float32":
+        return reference, reference
+    return reference, _runtime_network(config, variables, precision)
+
+
+def _runtime_network(config, variables, precision: str, float32: bool = False):
+    """The network of ``precision`` on its runtime, or (``float32``) that runtime's float32
+    network; a missing runtime is ``PrecisionUnavailable`` naming the extra."""
     precision_modes.check_precision_name(precision)
     try:
         if precision == "bfloat16":
-            return (
-                OpenVinoTrackerNetwork.from_config(config, variables, inference_precision="f32"),
-                OpenVinoTrackerNetwork.from_config(config, variables, inference_precision="bf16"),
+            return OpenVinoTrackerNetwork.from_config(
+                config, variables, inference_precision="f32" if float32 else "bf16"
             )
-        reference = OnnxTrackerNetwork.from_config(config, variables)
-        if precision == "int8":
+        if precision == "int8" and not float32:
             calibration = calibration_pairs(config)
-            return reference, Int8TrackerNetwork.from_config(config, variables,
-                                                             calibration=calibration)  # fmt: skip
-        return reference, reference
+            return Int8TrackerNetwork.from_config(config, variables, calibration=calibration)
+        return OnnxTrackerNetwork.from_config(config, variables)
     except ImportError as error:
         extra = "openvino" if precision == "bfloat16" else "onnx"
         raise precision_modes.PrecisionUnavailable(

@@ -22,7 +22,6 @@ import numpy as np
 from siamjax import fs
 
 PRECISIONS = ("float32", "bfloat16", "int8")
-RUNTIMES = {"float32": "onnxruntime", "bfloat16": "openvino", "int8": "onnxruntime"}
 # Any one of these makes the mode fast (flags as in /proc/cpuinfo).
 REQUIRED_INSTRUCTIONS = {
     "bfloat16": ("amx_bf16", "avx512_bf16"),

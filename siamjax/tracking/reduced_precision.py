@@ -109,6 +109,8 @@ class Int8TrackerNetwork(OnnxTrackerNetwork):
 
     def _search_session(self, batch: int, instance: int):
         if (batch, instance) not in self._search_sessions:
+            import onnx
+
             proto = search_onnx_model(
                 self.model, self.variables, batch, self.exemplar_size, instance
             )
@@ -116,15 +118,8 @@ class Int8TrackerNetwork(OnnxTrackerNetwork):
             with tempfile.TemporaryDirectory() as folder:
                 path = os.path.join(folder, "search_int8.onnx")
                 quantize_search_model(proto, path, feeds)
-                with open(path, "rb") as stream:
-                    quantised = stream.read()
-            self._search_sessions[(batch, instance)] = self._session_from_bytes(quantised)
+                self._search_sessions[(batch, instance)] = self._session(onnx.load(path))
         return self._search_sessions[(batch, instance)]
-
-    def _session_from_bytes(self, model_bytes: bytes):
-        import onnx
-
-        return self._session(onnx.load_from_string(model_bytes))
 
 
 def quantize_search_model(model_proto, out_path: str, feeds: list[dict]) -> None:
