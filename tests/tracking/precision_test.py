@@ -34,7 +34,10 @@ def tiny():
     variables = init_variables(model, jax.random.key(0))
     pairs = calibration_pairs(config, sequences=3, frames_per_sequence=2)(255)
     templates, searches = (np.stack(crops) for crops in zip(*pairs))
-    _, updates = model.apply(variables, templates, searches, train=True, mutable=["batch_stats"])
+    statistics = jax.jit(
+        lambda v, t, s: model.apply(v, t, s, train=True, mutable=["batch_stats"])[1]
+    )
+    updates = statistics(variables, templates, searches)
     variables = {"params": variables["params"], "batch_stats": updates["batch_stats"]}
     return config, jax.tree_util.tree_map(np.asarray, variables)
 
