@@ -14,6 +14,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 
 from siamjax import fake_bucket, fs
 from siamjax.checkpoints import load_variables
@@ -21,6 +22,7 @@ from siamjax.cli import main
 from tests.experiment.experiment_test import CONFIG, TINY
 
 
+@pytest.mark.slow  # 30 s end to end; tests/url_paths_test.py covers the paths by default
 def test_an_experiment_runs_and_resumes_in_a_bucket_url_workdir(tmp_path, monkeypatch, capsys):
     working_directory = tmp_path / "cwd"
     working_directory.mkdir()

@@ -30,6 +30,7 @@ print("compiles", summary["step_compiles"])
 """
 
 
+@pytest.mark.slow  # two training processes, 30 s
 def test_compilation_cache_serves_a_restarted_run_and_profile_steps_trace(tmp_path):
     """'auto' puts the cache in WORKDIR/compilation_cache; the restarted process (resume)
     finds its train step there and adds no new entry for it. The first run also records
