@@ -2,7 +2,7 @@
 
     SIAMJAX_PYSOT_DIR=/path/to/pysot python benchmarks/pysot_speed.py [--out pysot_speed.json]
         [--cases search_r50 search_alex search_mbv2 train_r50_frozen train_r50_unfrozen
-                 tracker_r50 tracker_alex tracker_mbv2]
+                 train_mbv2_frozen train_mbv2_unfrozen tracker_r50 tracker_alex tracker_mbv2]
 
 The reference numbers were taken on one development machine; CPUs differ between
 machines (AVX2 vs AVX-512, clocks), so a ratio against them is only meaningful there. This
@@ -14,10 +14,10 @@ is imported from ``SIAMJAX_PYSOT_DIR`` at run time, never copied here).
 Cases: ``tracker_*`` = ms per tracked 640x480 frame of pysot's tracker (crop + network +
 post-processing, median; BatchNorm calibrated so boxes stay sane); ``search_*`` =
 batch-1 search call (pysot's ``track``) in ms, median of 7 after 2 warm-ups;
-``train_r50_*`` = one SGD step of pysot's ``ModelBuilder.forward`` + backward + clip +
-step at batch 8 (frozen: backbone frozen with eval BatchNorm; unfrozen: layer2-4 trained
-with batch statistics, pysot's ``build_opt_lr`` at epoch 10), median of 3 after one, and
-the process's peak resident memory.
+``train_r50_*`` / ``train_mbv2_*`` = one SGD step of pysot's ``ModelBuilder.forward`` +
+backward + clip + step at batch 8 (frozen: backbone frozen with eval BatchNorm;
+unfrozen: layer2-4 trained with batch statistics, pysot's ``build_opt_lr`` at epoch 10),
+median of 3 after one, and the process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -34,7 +34,12 @@ SEARCH = {  # case -> (pysot experiment, instance size)
     "search_alex": ("siamrpn_alex_dwxcorr", 287),
     "search_mbv2": ("siamrpn_mobilev2_l234_dwxcorr", 255),
 }
-TRAIN = {"train_r50_frozen": 0, "train_r50_unfrozen": 1}
+TRAIN = {  # case -> (pysot experiment, phase: 0 backbone frozen, 1 train layers trained)
+    "train_r50_frozen": ("siamrpn_r50_l234_dwxcorr_8gpu", 0),
+    "train_r50_unfrozen": ("siamrpn_r50_l234_dwxcorr_8gpu", 1),
+    "train_mbv2_frozen": ("siamrpn_mobilev2_l234_dwxcorr", 0),
+    "train_mbv2_unfrozen": ("siamrpn_mobilev2_l234_dwxcorr", 1),
+}
 TRACKER = {  # case -> pysot experiment: ms per tracked frame (crop + network + post)
     "tracker_r50": "siamrpn_r50_l234_dwxcorr",
     "tracker_alex": "siamrpn_alex_dwxcorr",
@@ -114,8 +119,8 @@ def time_train(case: str, batch: int = 8) -> dict:
     )
 
     torch = require_pysot()
-    phase = TRAIN[case]
-    model, cfg = build_pysot_model("siamrpn_r50_l234_dwxcorr_8gpu")
+    experiment, phase = TRAIN[case]
+    model, cfg = build_pysot_model(experiment)
     from pysot.datasets.anchor_target import AnchorTarget
     from pysot.utils.bbox import Corner
 

@@ -1,13 +1,13 @@
-"""Train-step speed and peak memory on this machine: pairs/s for r50 (backbone frozen and
-layer2-4 trained) and alex at batch 8, each case in a fresh process.
+"""Train-step speed and peak memory on this machine: pairs/s for r50 and mbv2 (backbone
+frozen, and layer2-4 trained) and alex at batch 8, each case in a fresh process.
 
-    python benchmarks/train_step.py [--cases r50_frozen r50_unfrozen alex] [--steps 3] \
-        [--remat auto] [--pysot-json pysot.json]
+    python benchmarks/train_step.py [--cases r50_frozen r50_unfrozen alex mbv2_frozen
+        mbv2_unfrozen] [--steps 3] [--remat auto] [--pysot-json pysot.json]
 
 Random weights and random crops (speed does not depend on them); one BatchNorm group of
 8; float32; set up as the training loop sets itself up (phase-fitted momentum, the step
 compiled ahead of time from shapes before any array exists, freed memory returned;
-``--remat`` is ``backend.remat``). Peak
+``--remat`` is ``backend.remat``, ``--backend`` sets other ``config.backend`` fields). Peak
 memory is the process's maximum resident set size, model initialisation, compilation
 and the Python / JAX baseline (0.16 GB) included. The reference (pysot, 2 threads, batch 8,
 the reference measurements): r50 frozen 8.8 s/step (0.91 pairs/s, 1.2 GB), everything
@@ -24,22 +24,31 @@ import os
 import subprocess
 import sys
 
-REFERENCE = {"r50_frozen": (0.91, 1.2), "r50_unfrozen": (0.30, 4.0), "alex": (None, None)}
+REFERENCE = {
+    "r50_frozen": (0.91, 1.2),
+    "r50_unfrozen": (0.30, 4.0),
+    "alex": (None, None),
+    "mbv2_frozen": (None, None),
+    "mbv2_unfrozen": (None, None),
+}
 CASES = {
     # config, phase (0 frozen backbone, 1 train_layers trained)
     "r50_frozen": ("siamrpn_r50_l234_dwxcorr_8gpu.py", 0),
     "r50_unfrozen": ("siamrpn_r50_l234_dwxcorr_8gpu.py", 1),
     "alex": ("siamrpn_alex_dwxcorr_16gpu.py", 1),
+    "mbv2_frozen": ("siamrpn_mobilev2_l234_dwxcorr_8gpu.py", 0),
+    "mbv2_unfrozen": ("siamrpn_mobilev2_l234_dwxcorr_8gpu.py", 1),
 }
 
 
-def run_case(name: str, steps: int, batch: int, remat: str) -> dict:
+def run_case(name: str, steps: int, batch: int, remat: str, backend: dict) -> dict:
     config_file, phase = CASES[name]
-    return {"case": name, **measure_step(config_file, phase, batch, steps, remat)}
+    return {"case": name, **measure_step(config_file, phase, batch, steps, remat,
+                                         backend=backend)}  # fmt: skip
 
 
 def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: str = "auto",
-                 compute_dtype: str = "float32") -> dict:  # fmt: skip
+                 compute_dtype: str = "float32", backend: dict | None = None) -> dict:  # fmt: skip
     """Median seconds per train step of ``configs/<config_file>`` in ``phase`` on one
     device (one BatchNorm group of ``batch``), with pairs/s, peak memory and the loss."""
     import resource
@@ -68,6 +77,8 @@ def measure_step(config_file: str, phase: int, batch: int, steps: int, remat: st
     config.input.videos_per_epoch = batch * 100
     config.train.compute_dtype = compute_dtype
     config.backend.remat = remat
+    for field, value in (backend or {}).items():
+        config.backend[field] = value
     policy = resolve_policy(config)
     model = build_model(config.model, policy.formulation)
     optimizer, _ = make_optimizer(config)
@@ -108,20 +119,28 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps after the first")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--remat", default="auto", help="config.backend.remat (siamjax/backend.py)")
+    parser.add_argument(
+        "--backend", nargs="+", default=[], metavar="FIELD=VALUE",
+        help="other config.backend fields, e.g. depthwise_conv=grouped (siamjax/backend.py)",
+    )  # fmt: skip
     parser.add_argument("--pysot-json", help="pysot timings of this machine (pysot_speed.py)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: run one case
     args = parser.parse_args()
+    backend = {}
+    for setting in args.backend:
+        field, separator, value = setting.partition("=")
+        if not separator:
+            parser.error(f"--backend {setting!r}: expected FIELD=VALUE")
+        backend[field] = value
     if args.one:
-        print(json.dumps(run_case(args.one, args.steps, args.batch, args.remat)))
+        print(json.dumps(run_case(args.one, args.steps, args.batch, args.remat, backend)))
         return
     reference, source = dict(REFERENCE), "reference machine"
     if args.pysot_json:
         with open(args.pysot_json) as stream:
             measured = json.load(stream)
-        for name, case in (
-            ("r50_frozen", "train_r50_frozen"),
-            ("r50_unfrozen", "train_r50_unfrozen"),
-        ):
+        for name in REFERENCE:
+            case = f"train_{name}"
             if case in measured:
                 reference[name] = (measured[case]["pairs_per_s"], measured[case]["peak_gb"])
         source = f"this machine: {measured.get('cpu', '?')}"
@@ -142,6 +161,7 @@ def main() -> None:
                     str(args.batch),
                     "--remat",
                     args.remat,
+                    *(["--backend", *args.backend] if args.backend else []),
                 ],  # fmt: skip
                 capture_output=True,
                 text=True,

@@ -31,17 +31,27 @@ def test_lt_config_has_long_term_settings():
         "siamrpn_lt", 831, 0.8, 0.998)  # fmt: skip
 
 
-def test_quickstart_alex_is_the_released_network_with_the_quickstart_recipe():
+@pytest.mark.parametrize(
+    "quickstart_config, released_config",
+    [("quickstart_alex", "siamrpn_alex_dwxcorr"),
+     ("quickstart_mbv2", "siamrpn_mobilev2_l234_dwxcorr")],
+)  # fmt: skip
+def test_quickstart_released_is_the_released_network_with_the_quickstart_recipe(
+    quickstart_config, released_config
+):
     import jax
 
     from siamjax.models import build_model, check_variables, init_variables
 
-    config = load_config("configs/quickstart_alex.py:/data/shards")
+    config = load_config(f"configs/{quickstart_config}.py:/data/shards")
     quickstart, released = load_config("configs/quickstart.py"), load_config(
-        config_path("siamrpn_alex_dwxcorr"))  # fmt: skip
+        config_path(released_config))  # fmt: skip
     assert config.model == released.model and config.train.schedule == quickstart.train.schedule
     assert config.input.datasets[0].path == "/data/shards"
-    assert (config.track.penalty_k, config.track.instance_size) == (0.2, 287)
+    assert config.track.penalty_k == quickstart.track.penalty_k
+    # The released network's crop and score sizes, the quickstart's tracker settings.
+    assert (config.track.instance_size, config.track.base_size) == (
+        released.track.instance_size, released.track.base_size)  # fmt: skip
     released_shapes = jax.eval_shape(lambda: init_variables(build_model(released.model),
                                                            jax.random.key(0)))  # fmt: skip
     check_variables(build_model(config.model), released_shapes)

@@ -1,8 +1,8 @@
 """ONNX export and the onnxruntime tracker backend.
 
-* every released architecture exports; ONNX Runtime's outputs equal pysot's golden
-  outputs (converted-weights case, the same tolerance as siamjax's own) and the JAX
-  model's (random weights), sizes included;
+* every released architecture exports; ONNX Runtime's outputs (channel counts padded
+  as the tracker pads them) equal pysot's golden outputs (converted-weights case, the
+  same tolerance as siamjax's own) and the JAX model's (random weights), sizes included;
 * a tracker on the onnxruntime backend follows the JAX backend's boxes within 1e-3 px
   over the golden long-term sequence, lost / found switches included;
 * ``siamjax export --format onnx`` writes files that onnxruntime alone runs, and
@@ -21,12 +21,14 @@ import numpy as np
 import pytest
 
 from siamjax.config_loader import apply_overrides, load_config
+from siamjax.export.channel_padding import pad_channels
 from siamjax.export.onnx import OnnxExportError, function_to_onnx, tracker_onnx_models
 from siamjax.loading import build_configured_model, load_network
 from siamjax.models import init_variables, make_search_fn, make_template_fn
 from siamjax.models.layout import to_pysot_layout
 from siamjax.pysot_reference import golden
 from siamjax.tracking import build_tracker
+from siamjax.tracking.onnx_network import nchwc_block
 from tests.conftest import config_path
 from tests.parity.golden_test import _load, _variables
 
@@ -34,9 +36,12 @@ ort = pytest.importorskip("onnxruntime")
 
 
 def _run(model_proto, feeds):
+    """``model_proto`` run as the tracker's sessions run it: channel counts padded to this
+    CPU's blocked layout first (``siamjax/tracking/onnx_network.py``)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(model_proto.SerializeToString(), options)
+    padded = pad_channels(model_proto, nchwc_block())
+    session = ort.InferenceSession(padded.SerializeToString(), options)
     return session.run(None, feeds)
 
 
@@ -100,6 +105,26 @@ def test_onnx_outputs_equal_jax(name, instance):
         assert ours.shape == expected[key].shape, key
         scale = float(np.abs(expected[key]).max())
         assert float(np.abs(ours - expected[key]).max()) <= 1e-4 * scale, key
+
+
+def test_relu6_exports_as_one_clip_that_onnxruntime_fuses():
+    """``jnp.clip`` (MobileNetV2's ReLU6) becomes one ``Clip``, whichever side of Min / Max
+    its bounds are on; a Max that something else reads too stays as it is."""
+    import jax.numpy as jnp
+
+    def relu6_twice(x):
+        clipped = jnp.clip(x, 0.0, 6.0)
+        shared = jnp.maximum(x, -1.0)  # also read by the output below: not folded
+        return [jnp.minimum(6.0, jnp.maximum(0.0, clipped * 3.0)), jnp.minimum(shared, 2.0),
+                shared]  # fmt: skip
+
+    x = np.linspace(-10, 10, 24, dtype=np.float32).reshape(2, 3, 4)
+    proto = function_to_onnx(relu6_twice, {"x": x}, ["a", "b", "c"], "relu6")
+    op_types = [node.op_type for node in proto.graph.node]
+    assert op_types.count("Clip") == 2 and op_types.count("Max") == 1, op_types
+    assert op_types.count("Min") == 1, op_types
+    for ours, expected in zip(_run(proto, {"x": x}), relu6_twice(x)):
+        np.testing.assert_array_equal(ours, np.asarray(expected))
 
 
 def test_unsupported_primitives_are_named():

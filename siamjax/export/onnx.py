@@ -387,15 +387,60 @@ def _emit(graph: _Graph, jaxpr, consts) -> None:
             graph.names[var] = output
 
 
+def _scalar_constant(constants: dict, name: str):
+    """The float value of a one-element initializer ``name``, else None."""
+    value = constants.get(name)
+    return float(value.reshape(())) if value is not None and value.size == 1 else None
+
+
+def _clip_activations(nodes: list, constants: dict) -> list:
+    """``Min(Max(x, low), high)`` with constant bounds (``jnp.clip``, i.e. ReLU6) as one
+    ``Clip(x, low, high)``: ONNX Runtime fuses a Clip into the convolution before it and
+    keeps its blocked layout, where the Max / Min pair cost a pass each over the tensor
+    and two layout reorders (benchmarks/README.md, MobileNetV2)."""
+    from onnx import helper
+
+    consumers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    producers = {node.output[0]: node for node in nodes if node.output}
+
+    def split(node):  # (variable input, constant value) of a binary Min / Max, else None
+        if len(node.input) != 2:
+            return None
+        for variable, constant in (node.input, reversed(node.input)):
+            value = _scalar_constant(constants, constant)
+            if value is not None and variable not in constants:
+                return variable, value
+        return None
+
+    removed, counter = set(), 0
+    for position, node in enumerate(nodes):
+        upper = split(node) if node.op_type == "Min" else None
+        lower = producers.get(upper[0]) if upper else None
+        bound = split(lower) if lower is not None and lower.op_type == "Max" else None
+        if bound is None or bound[1] > upper[1] or consumers.get(lower.output[0]) != 1:
+            continue
+        counter += 1
+        bounds = (f"clip_low_{counter}", f"clip_high_{counter}")
+        constants[bounds[0]] = np.asarray(bound[1], np.float32)
+        constants[bounds[1]] = np.asarray(upper[1], np.float32)
+        nodes[position] = helper.make_node("Clip", [bound[0], *bounds], list(node.output))
+        removed.add(id(lower))
+    return [node for node in nodes if id(node) not in removed]
+
+
 def _fold_affine_into_convolutions(nodes: list, initializers: list) -> tuple[list, list]:
     """Rewrites the emitted graph so ONNX Runtime can fuse it: inference BatchNorm after a
     convolution (``Conv -> Transpose -> Sub/Mul/Add`` by constants, per channel) is
-    folded into the convolution's weights and bias, and ``Max(x, 0)`` becomes ``Relu``.
-    Values are unchanged up to float32 rounding of the folded weights."""
+    folded into the convolution's weights and bias, ``Min(Max(x, low), high)`` (ReLU6)
+    becomes ``Clip`` and ``Max(x, 0)`` becomes ``Relu``. Values are unchanged up to float32
+    rounding of the folded weights."""
     from onnx import helper, numpy_helper
 
     constants = {t.name: numpy_helper.to_array(t) for t in initializers}
-    nodes = list(nodes)
+    nodes = _clip_activations(list(nodes), constants)
     for position, node in enumerate(nodes):
         if node.op_type == "Max" and len(node.input) == 2 and node.input[1] in constants:
             zero = constants[node.input[1]]

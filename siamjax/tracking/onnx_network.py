@@ -6,7 +6,11 @@ from the JAX model in memory (``siamjax/export/onnx.py``) the first time a batch
 (the template model) or a (batch size, search size) (the search model) is used, so one
 network serves the long-term tracker's two search sizes and any batch. Session options:
 every graph optimisation, and ``threads`` intra-op threads (default: the cores this
-process may use)."""
+process may use). On x86 the models' channel counts are first zero-padded to the CPU's
+blocked-layout width (``siamjax/export/channel_padding.py``; MobileNetV2 only, whose
+width-1.4 layers have counts such as 44 and 134), so ONNX Runtime keeps every convolution
+in its fast layout, and a Transpose that writes an output runs in numpy instead
+(``siamjax/export/output_transposes.py``)."""
 
 from __future__ import annotations
 
@@ -14,12 +18,24 @@ import os
 
 import numpy as np
 
+from siamjax.export.channel_padding import pad_channels
 from siamjax.export.onnx import search_onnx_model, template_onnx_model
+from siamjax.export.output_transposes import HostTransposedSession, host_output_transposes
+from siamjax.machine import cpu_flags
 from siamjax.models import build_model, check_variables
 
 
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def nchwc_block(flags: frozenset[str] | None = None) -> int:
+    """Channels per block of ONNX Runtime's blocked convolution layout on this CPU (MLAS:
+    16 with AVX-512, 8 with AVX2 / AVX); 1 where it has none (not x86, or unknown)."""
+    flags = cpu_flags() if flags is None else flags
+    if "avx512f" in flags:
+        return 16
+    return 8 if "avx2" in flags or "avx" in flags else 1
 
 
 class OnnxTrackerNetwork:
@@ -51,9 +67,12 @@ class OnnxTrackerNetwork:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only
-        return onnxruntime.InferenceSession(
+        model_proto = pad_channels(model_proto, nchwc_block())
+        model_proto, perms = host_output_transposes(model_proto)
+        session = onnxruntime.InferenceSession(
             model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
+        return HostTransposedSession(session, perms) if any(perms.values()) else session
 
     def _template_session(self, batch: int):
         if batch not in self._template_sessions:
