@@ -4,7 +4,9 @@ The released architecture (``configs/siamrpn_mobilev2_l234_dwxcorr.py``'s networ
 1.4, layers 3/5/7, three unweighted DepthwiseRPNs; 255 search and base size 8 in tracking,
 so 25x25 scores) with the quickstart's recipe and tracker settings, for measurements that
 need trained weights of a released architecture where pysot's cannot be downloaded, such
-as ``siamjax precision-check``:
+as ``siamjax precision-check``. Slow on a CPU: every layer trains, and XLA:CPU's backward
+pass through the depthwise layers ran below 0.6 pairs/s on 2 cores (benchmarks/README.md,
+``train_step.py``), so its 2,400 steps of 8 pairs take 9 hours or more there:
 
     siamjax quickstart --workdir runs/quickstart              # data (and the TinyNet)
     siamjax train --config configs/quickstart_mbv2.py --workdir runs/quickstart_mbv2 \\
