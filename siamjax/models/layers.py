@@ -9,6 +9,8 @@ mechanical path mapping (see ``siamjax/models/convert.py``).
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -225,23 +227,73 @@ class DepthwiseConv(nn.Module):
                 feature_group_count=channels,
             )
         x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        span = self.dilation * (k - 1)
-        out_height = (x.shape[1] - span - 1) // self.stride + 1
-        out_width = (x.shape[2] - span - 1) // self.stride + 1
-        out = None
-        for i in range(k):
-            for j in range(k):
-                top, left = i * self.dilation, j * self.dilation
-                window = jax.lax.slice(
-                    x,
-                    (0, top, left, 0),
-                    (x.shape[0], top + (out_height - 1) * self.stride + 1,
-                     left + (out_width - 1) * self.stride + 1, channels),
-                    (1, self.stride, self.stride, 1),
-                )  # fmt: skip
-                term = window * kernel[i, j, 0]
-                out = term if out is None else out + term
-        return out
+        return shifted_depthwise(x, kernel, self.stride, self.dilation)
+
+
+def _depthwise_taps(x: jax.Array, k: int, stride: int, dilation: int):
+    """``(i, j, window)`` for each of the k·k taps of a VALID depthwise conv of the padded
+    ``x`` (N, H, W, C): ``window`` is the (N, h, w, C) input that tap multiplies."""
+    span = dilation * (k - 1)
+    out_height = (x.shape[1] - span - 1) // stride + 1
+    out_width = (x.shape[2] - span - 1) // stride + 1
+    for i in range(k):
+        for j in range(k):
+            top, left = i * dilation, j * dilation
+            window = jax.lax.slice(
+                x,
+                (0, top, left, 0),
+                (x.shape[0], top + (out_height - 1) * stride + 1,
+                 left + (out_width - 1) * stride + 1, x.shape[3]),
+                (1, stride, stride, 1),
+            )  # fmt: skip
+            yield i, j, window
+
+
+def _shifted_forward(x, kernel, stride, dilation):
+    out = None
+    for i, j, window in _depthwise_taps(x, kernel.shape[0], stride, dilation):
+        term = window * kernel[i, j, 0]
+        out = term if out is None else out + term
+    return out
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def shifted_depthwise(x: jax.Array, kernel: jax.Array, stride: int, dilation: int) -> jax.Array:
+    """VALID depthwise conv of the padded ``x`` (N, H, W, C) with ``kernel`` (k, k, 1, C)
+    as a sum of k·k shifted products (one elementwise loop on XLA:CPU).
+
+    Its kernel gradient is one variadic reduction over all taps, which reads the input
+    and the output gradient once; left to autodiff it is k·k reductions, each a pass over
+    both, 3.5-7x slower on MobileNetV2's layers (benchmarks/README.md, ``train_step.py``).
+    """
+    return _shifted_forward(x, kernel, stride, dilation)
+
+
+def _shifted_depthwise_fwd(x, kernel, stride, dilation):
+    return _shifted_forward(x, kernel, stride, dilation), (x, kernel)
+
+
+def _shifted_depthwise_bwd(stride, dilation, residuals, out_grad):
+    x, kernel = residuals
+    _, input_pullback = jax.vjp(lambda x: _shifted_forward(x, kernel, stride, dilation), x)
+    (x_grad,) = input_pullback(out_grad)
+    # All taps' sums over N and W in one reduction (then over H), accumulated in at least
+    # float32 whatever the compute dtype.
+    accumulate = jnp.promote_types(out_grad.dtype, jnp.float32)
+    taps = _depthwise_taps(x, kernel.shape[0], stride, dilation)
+    products = tuple((window * out_grad).astype(accumulate) for _, _, window in taps)
+    sums = jax.lax.reduce(
+        products,
+        tuple(jnp.zeros((), accumulate) for _ in products),
+        lambda left, right: tuple(a + b for a, b in zip(left, right)),
+        (0, 2),
+    )
+    # The taps run i-major, as the kernel's (k, k) axes.
+    kernel_grad = jnp.stack([row_sums.sum(axis=0) for row_sums in sums]).reshape(kernel.shape)
+    return x_grad, kernel_grad.astype(kernel.dtype)
+
+
+shifted_depthwise.defvjp(_shifted_depthwise_fwd, _shifted_depthwise_bwd)
 
 
 class ConvBN(nn.Module):

@@ -92,6 +92,33 @@ def test_shifted_product_depthwise_conv_equals_the_grouped_conv(stride, padding,
     _assert_trees_close(grads_shifted, grads_grouped)
 
 
+def test_shifted_depthwise_custom_gradient_equals_autodiff_in_each_dtype():
+    """The one-pass kernel gradient (a variadic reduction) against autodiff of the plain sum
+    of shifted products; in bfloat16 it accumulates in float32 and returns bfloat16."""
+    from siamjax.models.layers import _shifted_forward, shifted_depthwise
+
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.normal(size=(2, 13, 11, 6)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(3, 3, 1, 6)), jnp.float32)
+    weights = jnp.asarray(rng.normal(size=(2, 5, 4, 6)), jnp.float32)  # stride 2, dilation 2
+
+    def gradients(function, dtype):
+        def loss(x, kernel):
+            out = function(x.astype(dtype), kernel.astype(dtype), 2, 2).astype(jnp.float32)
+            return jnp.sum(out * weights)
+
+        return jax.jit(jax.grad(loss, argnums=(0, 1)))(x, kernel)
+
+    expected = gradients(_shifted_forward, jnp.float32)
+    for dtype, tolerance in ((jnp.float32, 1e-5), (jnp.bfloat16, 3e-2)):
+        ours = gradients(shifted_depthwise, dtype)
+        for name, value, reference in zip(("input", "kernel"), ours, expected):
+            assert value.dtype == jnp.float32, name  # the cast back to the float32 input
+            scale = float(jnp.abs(reference).max())
+            error = float(jnp.abs(value - reference).max()) / scale
+            assert error <= tolerance, f"{dtype.__name__} {name}: {error:.2g}"
+
+
 def test_taps_correlation_equals_the_grouped_conv_and_follows_the_formulation():
     # Each test draws its own inputs: under pytest-xdist the order of tests varies.
     rng = np.random.default_rng(3)
