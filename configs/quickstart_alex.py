@@ -10,14 +10,12 @@ trained weights of a released architecture where pysot's cannot be downloaded, s
         --config.input.datasets.0.path=runs/quickstart/data/train
 """
 
-import os
-
 from siamjax.config_defaults import alex_model
-from siamjax.config_loader import load_config
+from siamjax.config_loader import sibling_config
 
 
 def get_config(data: str = "runs/quickstart/data/train"):
-    config = load_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), "quickstart.py"))
+    config = sibling_config(__file__, "quickstart.py")
     config.name = "quickstart_alex"
     config.input.datasets[0].path = data
     alex_model(config, legacy=True)

@@ -13,14 +13,12 @@ pass through the depthwise layers ran below 0.6 pairs/s on 2 cores (benchmarks/R
         --config.input.datasets.0.path=runs/quickstart/data/train
 """
 
-import os
-
 from siamjax.config_defaults import mobilev2_model
-from siamjax.config_loader import load_config
+from siamjax.config_loader import sibling_config
 
 
 def get_config(data: str = "runs/quickstart/data/train"):
-    config = load_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), "quickstart.py"))
+    config = sibling_config(__file__, "quickstart.py")
     config.name = "quickstart_mbv2"
     config.input.datasets[0].path = data
     mobilev2_model(config)

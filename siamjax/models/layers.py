@@ -275,8 +275,9 @@ def _shifted_depthwise_fwd(x, kernel, stride, dilation):
 
 def _shifted_depthwise_bwd(stride, dilation, residuals, out_grad):
     x, kernel = residuals
-    _, input_pullback = jax.vjp(lambda x: _shifted_forward(x, kernel, stride, dilation), x)
-    (x_grad,) = input_pullback(out_grad)
+    # Linear in x: its gradient is the transpose, with no forward pass to recompute.
+    transpose = jax.linear_transpose(lambda x: _shifted_forward(x, kernel, stride, dilation), x)
+    (x_grad,) = transpose(out_grad)
     # All taps' sums over N and W in one reduction (then over H), accumulated in at least
     # float32 whatever the compute dtype.
     accumulate = jnp.promote_types(out_grad.dtype, jnp.float32)
