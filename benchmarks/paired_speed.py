@@ -4,15 +4,24 @@ holds on a host whose speed drifts.
     SIAMJAX_PYSOT_DIR=/path/to/pysot python benchmarks/paired_speed.py \
         [--architectures r50 alex mbv2] [--backends onnxruntime jax ...] [--frames 40]
 
+A backend may carry ``config.backend`` settings after a colon, so that two variants of
+one backend are timed against each other in the same run:
+``--backends onnxruntime onnxruntime:onnx_template=input``.
+
 ``backend_speed.py`` times pysot and each backend minutes apart, in separate processes;
 where the machine's speed changes by tens of percent within minutes (a shared virtual
-machine), a ratio of two such medians moves with it. Here both trackers follow the same
-synthetic 640x480 sequence (``synthetic_frames.py``) and every frame is tracked by pysot,
-then by each siamjax backend, with a short pause between calls so that neither runtime's
-worker threads are still spinning when the other starts. Each frame gives a ratio (pysot
-ms / siamjax ms); the script prints the median ms of each, the median ratio and its
-interquartile range. Random weights (BatchNorm calibrated so the boxes stay sane; speed
-does not depend on them); 2 threads for PyTorch, all usable cores for siamjax.
+machine), a ratio of two such medians moves with it. Here every frame of a synthetic
+640x480 sequence (``synthetic_frames.py``) is tracked by pysot and by each siamjax
+backend in a new random order (so that no runtime always follows the same one), with a
+short pause between calls so that no runtime's worker threads still spin when the next
+starts. Each frame gives a ratio (pysot ms / siamjax ms); the script prints the median
+ms of each, the median ratio and its interquartile range.
+
+All trackers run the same random weights (pysot's, BatchNorm calibrated on real crops and
+the last box convolution scaled to a trained model's delta magnitudes, then converted to
+siamjax), so they follow the same boxes and crop windows of the same size: with
+different weights the targets drift apart, and the crop (whose cost grows with the
+window) stops being the same work. 2 threads for PyTorch, all usable cores for siamjax.
 """
 
 from __future__ import annotations
@@ -34,87 +43,121 @@ from backend_speed import CONFIGS, REDUCED_PRECISION, network_for  # noqa: E402
 from pysot_speed import TRACKER  # noqa: E402
 from synthetic_frames import write_sequences  # noqa: E402
 
-from siamjax.config_loader import load_config  # noqa: E402
+from siamjax.config_loader import apply_overrides, load_config  # noqa: E402
 from siamjax.loading import build_configured_model  # noqa: E402
-from siamjax.models import init_variables  # noqa: E402
 from siamjax.tracking import build_tracker  # noqa: E402
+from siamjax.tracking.crop import context_size  # noqa: E402
 
+BACKEND_NAMES = ["jax", "onnxruntime", *REDUCED_PRECISION]
 INIT_BOX = (200, 150, 50, 60)  # x, y, w, h of the synthetic sequence's target
 PAUSE_S = 0.02  # lets spinning worker threads of the last runtime go idle
 
 
-def pysot_tracker(architecture: str):
-    from siamjax.pysot_reference.runner import (
-        build_pysot_model,
-        calibrate_batch_norm,
-        require_pysot,
-    )
+def shared_weights(architecture: str, config):
+    """(pysot tracker, siamjax variables) of the same random weights."""
+    from siamjax.pysot_reference import runner
+    from siamjax.pysot_reference.video_agreement import LOC_HEAD_SCALE
 
-    require_pysot()
-    model, cfg = build_pysot_model(TRACKER[f"tracker_{architecture}"])
-    calibrate_batch_norm(model, cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE)
+    runner.require_pysot()
+    torch_model, cfg = runner.build_pysot_model(TRACKER[f"tracker_{architecture}"])
+    runner.calibrate_batch_norm(torch_model, cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE)
+    runner.scale_pysot_loc_head(torch_model, LOC_HEAD_SCALE)
+    with tempfile.TemporaryDirectory() as directory:
+        variables = runner.converted_variables(
+            torch_model, build_configured_model(config), cfg.TRACK.EXEMPLAR_SIZE,
+            cfg.TRACK.INSTANCE_SIZE, directory,
+        )  # fmt: skip
     from pysot.tracker.tracker_builder import build_tracker as build_pysot_tracker
 
-    return build_pysot_tracker(model)
+    return build_pysot_tracker(torch_model), variables
 
 
-def timed_ms(call) -> float:
+def backend_variant(config, spec: str):
+    """``'NAME[:FIELD=VALUE,...]'`` -> (backend name, config with those backend fields)."""
+    name, _, settings = spec.partition(":")
+    if name not in BACKEND_NAMES:
+        raise SystemExit(f"--backends {spec!r}: {name!r} is not one of {BACKEND_NAMES}")
+    overrides = [f"backend.{setting}" for setting in settings.split(",") if setting]
+    return name, apply_overrides(config, overrides)
+
+
+def timed_ms(call) -> tuple[float, np.ndarray]:
+    """(ms of the call, the (4,) x, y, w, h box it returned: pysot's dict or our tuple)."""
     time.sleep(PAUSE_S)
     started = time.perf_counter()
-    call()
-    return 1000 * (time.perf_counter() - started)
+    result = call()
+    ms = 1000 * (time.perf_counter() - started)
+    box = result["bbox"] if isinstance(result, dict) else result[0]
+    return ms, np.asarray(box, np.float64)
+
+
+def search_window_side(box_xywh, config) -> float:
+    """Side in frame pixels of the search window a tracker at ``box_xywh`` crops next."""
+    side = context_size(box_xywh[2:], config.track.context_amount)
+    return side * config.track.instance_size / config.track.exemplar_size
 
 
 def paired(architecture: str, backends: list[str], frames: list) -> dict:
-    """{name: per-frame ms} for pysot and each backend, the frames interleaved."""
+    """({name: per-frame ms}, {name: per-frame boxes}) for pysot and each backend, the
+    frames interleaved."""
     import torch
 
-    trackers = {"pysot": pysot_tracker(architecture)}
     config = load_config(CONFIGS[architecture])
-    model = build_configured_model(config)
-    variables = jax.device_get(
-        init_variables(model, jax.random.key(0), 127, config.track.instance_size)
-    )
+    pysot, variables = shared_weights(architecture, config)
+    trackers = {"pysot": pysot}
     for backend in backends:
-        trackers[backend] = build_tracker(config, network_for(config, variables, backend))
+        name, variant = backend_variant(config, backend)
+        trackers[backend] = build_tracker(variant, network_for(variant, variables, name))
     times = {name: [] for name in trackers}
+    boxes = {name: [] for name in trackers}
     with torch.no_grad():
         for warm_up in (True, False):  # the first pass compiles / allocates
             for tracker in trackers.values():
                 tracker.init(frames[0], list(INIT_BOX))
+            order = np.random.default_rng(0)
             for frame in frames[1:]:
-                for name, tracker in trackers.items():
-                    ms = timed_ms(lambda tracker=tracker, frame=frame: tracker.track(frame))
+                # A fresh random order each frame: a runtime timed right after another
+                # can be slower (its worker threads), so none keeps one neighbour.
+                for name in order.permutation(list(trackers)):
+                    tracker = trackers[name]
+                    ms, box = timed_ms(lambda tracker=tracker, frame=frame: tracker.track(frame))
                     if not warm_up:
                         times[name].append(ms)
-    return times
+                        boxes[name].append(box)
+    return times, {name: np.stack(value) for name, value in boxes.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--architectures", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--backends", nargs="+", default=["onnxruntime"],
-                        choices=["jax", "onnxruntime", *REDUCED_PRECISION])  # fmt: skip
+                        metavar="NAME[:FIELD=VALUE,...]",
+                        help=f"NAME one of {', '.join(BACKEND_NAMES)}")  # fmt: skip
     parser.add_argument("--frames", type=int, default=40)
     args = parser.parse_args()
     print(f"jax {jax.__version__}, {os.cpu_count()} cpus, frames interleaved with pysot")
     print("| model | backend | ms / frame | pysot ms / frame | vs pysot: median of per-frame "
-          "ratios (interquartile range) |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- |")
+          "ratios (interquartile range) | search window px (median) | largest box Δ vs "
+          "pysot px |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as root:
         write_sequences(root, 1, args.frames)
         folder = os.path.join(root, "Seq0", "img")
         frames = [cv2.imread(os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
         for architecture in args.architectures:
-            times = paired(architecture, args.backends, frames)
+            times, boxes = paired(architecture, args.backends, frames)
             reference = np.asarray(times["pysot"])
+            config = load_config(CONFIGS[architecture])
+            window = np.median([search_window_side(box, config) for box in boxes["pysot"]])
             for backend in args.backends:
                 ours = np.asarray(times[backend])
                 ratios = reference / ours
                 low, high = np.percentile(ratios, [25, 75])
                 print(f"| {architecture} | {backend} | {np.median(ours):.1f} | "
                       f"{np.median(reference):.1f} | {np.median(ratios):.2f}× "
-                      f"({low:.2f}–{high:.2f}) |", flush=True)  # fmt: skip
+                      f"({low:.2f}–{high:.2f}) | {window:.0f} | "
+                      f"{np.abs(boxes[backend] - boxes['pysot']).max():.2g} |",
+                      flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

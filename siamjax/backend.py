@@ -34,6 +34,11 @@ init_scheduler    ``memory_optimized``        ``default``                 XLA:CP
                                                                           model initialisation
 trim_host_memory  ``on``                      ``off``                     glibc ``malloc_trim``
                                                                           after compiles
+onnx_template     as each backbone declares   as on CPU (ONNX Runtime     the ONNX Runtime
+                  (``input`` unless it says   runs on the CPU)            tracker's template
+                  ``constants``)                                          features: graph inputs,
+                                                                          or constants of a
+                                                                          session per template
 ================  ==========================  ==========================  =========================
 
 Each pair of formulations gives the same outputs and gradients (tests/models/
@@ -68,6 +73,7 @@ CHOICES = {
     "ynn_fusions": ("on", "off"),
     "init_scheduler": ("default", "memory_optimized"),
     "trim_host_memory": ("off", "on"),
+    "onnx_template": ("input", "constants"),
 }
 
 
@@ -146,7 +152,7 @@ def default_formulation(platform: str | None = None) -> Formulation:
 
 @dataclasses.dataclass(frozen=True)
 class CpuTraits:
-    """What a model part declares about training it on XLA:CPU (a ``cpu_traits`` class
+    """What a model part declares about running it on a CPU (a ``cpu_traits`` class
     attribute; measurements in benchmarks/README.md).
 
     Attributes:
@@ -155,10 +161,16 @@ class CpuTraits:
         ``remat`` field taking a ``recompute.POLICIES`` key or 'none'.
       ynn_fusion_phases: for a backbone, the phases whose train step keeps XLA:CPU's
         YNNPACK fusions on (its default); the others switch them off.
+      onnx_template_constants: for a backbone, whether the ONNX Runtime tracker builds a
+        search session per template with the template's features as constants (then ONNX
+        Runtime folds the heads' template branch and runs the depthwise correlations in
+        its blocked layout; each new template costs a session build) instead of feeding
+        them as inputs to one session. Declared where it measured faster per frame.
     """
 
     recompute_phases: tuple[int, ...] = ()
     ynn_fusion_phases: tuple[int, ...] = (0, 1)
+    onnx_template_constants: bool = False
 
 
 NO_TRAITS = CpuTraits()
@@ -185,6 +197,7 @@ class BackendPolicy:
     ynn_fusions: str | None  # None: each backbone's declaration (CPU only)
     init_scheduler: str
     trim_host_memory: bool
+    onnx_template: str | None = None  # None: each backbone's declaration
     overridden: frozenset[str] = frozenset()  # fields set in config.backend
 
     @property
@@ -233,6 +246,13 @@ class BackendPolicy:
             keep = self.ynn_fusions == "on"
         return None if keep else {"xla_cpu_experimental_ynn_fusion_type": ""}
 
+    def onnx_template_constants(self, model) -> bool:
+        """Whether the ONNX Runtime tracker of ``model`` bakes each template's features
+        into its search session (``onnx_template`` 'constants') or feeds them ('input')."""
+        if self.onnx_template is None:
+            return traits_of(model.backbone).onnx_template_constants
+        return self.onnx_template == "constants"
+
     def init_compiler_options(self) -> dict | None:
         """``compiler_options`` of the model initialisation (None: defaults)."""
         if self.on_cpu and self.init_scheduler == "memory_optimized":
@@ -247,6 +267,8 @@ class BackendPolicy:
         platform = fields.pop("platform")
         if fields["ynn_fusions"] is None:
             fields["ynn_fusions"] = "per backbone" if platform == "cpu" else "n/a"
+        if fields["onnx_template"] is None:
+            fields["onnx_template"] = "per backbone"
         return f"{platform}: " + ", ".join(
             f"{key}={value}" + (" (config)" if key in overridden else "")
             for key, value in fields.items()
@@ -263,6 +285,7 @@ def _auto(platform: str) -> dict:
         "ynn_fusions": None,
         "init_scheduler": "memory_optimized" if cpu else "default",
         "trim_host_memory": cpu,
+        "onnx_template": None,
     }
 
 

@@ -60,6 +60,8 @@ def base_config() -> ml_collections.ConfigDict:
             "ynn_fusions": "auto",  # 'on' | 'off' (XLA:CPU only)
             "init_scheduler": "auto",  # 'default' | 'memory_optimized' (XLA:CPU only)
             "trim_host_memory": "auto",  # 'on' | 'off' (glibc malloc_trim after compiles)
+            # ONNX Runtime tracker: 'input' | 'constants' (a search session per template)
+            "onnx_template": "auto",
         }
     )
     return config

@@ -496,6 +496,10 @@ class MobileNetV2(nn.Module):
     width_mult: float = 1.0
     used_layers: Sequence[int] = (3, 5, 7)
 
+    # ONNX Runtime tracker: template features baked into a search session per template
+    # (the depthwise correlations are a larger share of this network's time).
+    cpu_traits: ClassVar[CpuTraits] = CpuTraits(onnx_template_constants=True)
+
     @nn.compact
     def __call__(self, x: jax.Array, train=False) -> Features:
         channels = int(32 * self.width_mult)

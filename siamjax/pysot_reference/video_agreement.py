@@ -164,9 +164,8 @@ def _networks(config, variables):
     return {
         "jax-cpu": lambda: TrackerNetwork(build_model(config.model, CPU_TUNED), variables),
         "jax-plain": lambda: TrackerNetwork(build_model(config.model, PLAIN), variables),
-        "onnxruntime": lambda: OnnxTrackerNetwork(
-            build_model(config.model), variables, config.track.exemplar_size, threads=2
-        ),
+        # As `--backend onnxruntime` builds it (MobileNetV2: template features as constants).
+        "onnxruntime": lambda: OnnxTrackerNetwork.from_config(config, variables, threads=2),
     }
 
 

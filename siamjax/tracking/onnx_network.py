@@ -10,7 +10,18 @@ process may use). On x86 the models' channel counts are first zero-padded to the
 blocked-layout width (``siamjax/export/channel_padding.py``; MobileNetV2 only, whose
 width-1.4 layers have counts such as 44 and 134), so ONNX Runtime keeps every convolution
 in its fast layout, and a Transpose that writes an output runs in numpy instead
-(``siamjax/export/output_transposes.py``)."""
+(``siamjax/export/output_transposes.py``).
+
+With ``template_constants`` (the backend policy's ``onnx_template``; MobileNetV2 declares
+it) the search runs, from the second call with the same features object on, in a session
+built for those features, with them as constants (``siamjax/export/constant_inputs.py``):
+ONNX Runtime then folds the heads' template branch once and runs the depthwise
+correlations as constant-weight convolutions in its blocked layout. Each new template
+costs one session build (hundreds of ms for MobileNetV2); the first call with new
+features uses the shared session, so a caller that changes features on every call never
+builds one. Features are told apart by identity: ``template()`` returns a new dict each
+time, and the trackers keep theirs until the next init (a dict changed in place would
+keep the old constants)."""
 
 from __future__ import annotations
 
@@ -18,7 +29,9 @@ import os
 
 import numpy as np
 
+from siamjax.backend import resolve_policy
 from siamjax.export.channel_padding import pad_channels
+from siamjax.export.constant_inputs import inputs_as_constants
 from siamjax.export.onnx import search_onnx_model, template_onnx_model
 from siamjax.export.output_transposes import HostTransposedSession, host_output_transposes
 from siamjax.machine import cpu_flags
@@ -42,24 +55,38 @@ class OnnxTrackerNetwork:
     """ONNX Runtime sessions of one model's template and search functions."""
 
     backend = "onnxruntime"
+    bakes_templates = True  # whether ``template_constants`` applies (not to subclasses)
 
-    def __init__(self, model, variables, exemplar_size: int = 127, threads: int | None = None):
+    def __init__(self, model, variables, exemplar_size: int = 127, threads: int | None = None,
+                 template_constants: bool = False):  # fmt: skip
         import onnxruntime  # noqa: F401  (fail here, not at the first frame)
 
         check_variables(model, variables)
         self.model, self.variables = model, variables
         self.exemplar_size = int(exemplar_size)
         self.threads = threads or usable_cores()
+        self.template_constants = bool(template_constants)
         self._template_sessions, self._search_sessions = {}, {}
+        self._search_protos = {}  # (batch, search size) -> _prepare's (proto, perms)
         self._feature_names = None
+        self._last_features = None  # the features of the previous search call
+        self._baked_features, self._baked_sessions = None, {}
 
     @classmethod
     def from_config(cls, config, variables, threads: int | None = None):
-
         # The export writes the plain formulation whatever the backend policy says.
-        return cls(build_model(config.model), variables, config.track.exemplar_size, threads)
+        model = build_model(config.model)
+        network = cls(model, variables, config.track.exemplar_size, threads)
+        # ONNX Runtime runs on the CPU whatever JAX's platform is.
+        policy = resolve_policy(config, "cpu")
+        network.template_constants = cls.bakes_templates and policy.onnx_template_constants(model)
+        return network
 
-    def _session(self, model_proto):
+    def _prepare(self, model_proto):
+        """(the proto as the sessions run it, output permutations left to the host)."""
+        return host_output_transposes(pad_channels(model_proto, nchwc_block()))
+
+    def _open(self, model_proto, perms):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -67,12 +94,13 @@ class OnnxTrackerNetwork:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only
-        model_proto = pad_channels(model_proto, nchwc_block())
-        model_proto, perms = host_output_transposes(model_proto)
         session = onnxruntime.InferenceSession(
             model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
         return HostTransposedSession(session, perms) if any(perms.values()) else session
+
+    def _session(self, model_proto):
+        return self._open(*self._prepare(model_proto))
 
     def _template_session(self, batch: int):
         if batch not in self._template_sessions:
@@ -82,13 +110,36 @@ class OnnxTrackerNetwork:
             self._template_sessions[batch] = self._session(proto)
         return self._template_sessions[batch]
 
-    def _search_session(self, batch: int, instance: int):
-        if (batch, instance) not in self._search_sessions:
+    def _prepared_search(self, batch: int, instance: int):
+        prepared = self._search_protos.get((batch, instance))
+        if prepared is None:
             proto = search_onnx_model(
                 self.model, self.variables, batch, self.exemplar_size, instance
             )
-            self._search_sessions[(batch, instance)] = self._session(proto)
+            prepared = self._prepare(proto)
+            if self.template_constants:  # kept for the per-template sessions (a model's
+                self._search_protos[(batch, instance)] = prepared  # size in memory)
+        return prepared
+
+    def _search_session(self, batch: int, instance: int):
+        if (batch, instance) not in self._search_sessions:
+            self._search_sessions[(batch, instance)] = self._open(
+                *self._prepared_search(batch, instance)
+            )
         return self._search_sessions[(batch, instance)]
+
+    def _baked_session(self, template_features: dict, batch: int, instance: int):
+        """The search session with ``template_features`` as constants (one per shape, for
+        the latest features only)."""
+        self._baked_features = template_features
+        if (batch, instance) not in self._baked_sessions:
+            proto, perms = self._prepared_search(batch, instance)
+            constants = {f"template_{k}": np.asarray(v, np.float32)
+                         for k, v in template_features.items()}  # fmt: skip
+            self._baked_sessions[(batch, instance)] = self._open(
+                inputs_as_constants(proto, constants), perms
+            )
+        return self._baked_sessions[(batch, instance)]
 
     def template(self, crops: np.ndarray) -> dict:
         crops = np.ascontiguousarray(crops, np.float32)
@@ -97,6 +148,14 @@ class OnnxTrackerNetwork:
 
     def search(self, template_features: dict, crops: np.ndarray):
         crops = np.ascontiguousarray(crops, np.float32)
+        if self.template_constants:
+            if template_features is not self._baked_features:
+                self._baked_features, self._baked_sessions = None, {}  # the old template's
+            if template_features is self._last_features:
+                session = self._baked_session(template_features, len(crops), crops.shape[1])
+                scores, deltas = session.run(["scores", "deltas"], {"search": crops})
+                return scores, deltas
+        self._last_features = template_features
         session = self._search_session(len(crops), crops.shape[1])
         feeds = {f"template_{k}": np.ascontiguousarray(v) for k, v in template_features.items()}
         scores, deltas = session.run(["scores", "deltas"], {"search": crops, **feeds})

@@ -39,6 +39,7 @@ class OpenVinoTrackerNetwork(OnnxTrackerNetwork):
     """The exported network on OpenVINO's CPU plugin at ``inference_precision``."""
 
     backend = "openvino"
+    bakes_templates = False  # measured for ONNX Runtime only
 
     def __init__(self, model, variables, exemplar_size: int = 127, threads: int | None = None,
                  inference_precision: str = "bf16"):  # fmt: skip
@@ -54,7 +55,10 @@ class OpenVinoTrackerNetwork(OnnxTrackerNetwork):
         network.inference_precision = inference_precision
         return network
 
-    def _session(self, model_proto):
+    def _prepare(self, model_proto):
+        return model_proto, {}  # OpenVINO has its own layouts; no channel padding
+
+    def _open(self, model_proto, perms):
         import openvino
 
         core = openvino.Core()
@@ -79,6 +83,7 @@ class Int8TrackerNetwork(OnnxTrackerNetwork):
     the first time it is used, as the float model is exported then)."""
 
     backend = "onnxruntime-int8"
+    bakes_templates = False  # the quantised model is calibrated with the features as inputs
 
     def __init__(self, model, variables, exemplar_size: int = 127, threads: int | None = None,
                  calibration: CalibrationPairs | None = None):  # fmt: skip
