@@ -29,6 +29,25 @@ def test_padding_uses_the_truncated_channel_mean():
     np.testing.assert_array_equal(crop[3:, :3], np.broadcast_to([117, 3, 250], (3, 3, 3)))
 
 
+@pytest.mark.parametrize(
+    "centre, side",
+    [((2.0, 3.0), 15), ((57.0, 38.0), 15), ((30.0, 20.0), 71), ((59.0, 0.0), 9), ((0.0, 39.0), 8)],
+)
+def test_padded_window_equals_a_crop_of_the_frame_on_a_colour_canvas(centre, side):
+    # pysot's construction: the frame pasted into a canvas of the truncated mean colour.
+    frame = _ramp_frame()
+    average = np.array([17.9, 200.2, 99.5])
+    margin = 100
+    canvas = np.empty((40 + 2 * margin, 60 + 2 * margin, 3), np.uint8)
+    canvas[...] = average.astype(np.uint8)
+    canvas[margin : margin + 40, margin : margin + 60] = frame
+    x_min = int(np.floor(centre[0] - (side + 1) / 2 + 0.5)) + margin
+    y_min = int(np.floor(centre[1] - (side + 1) / 2 + 0.5)) + margin
+    expected = canvas[y_min : y_min + side, x_min : x_min + side]
+    crop = get_subwindow(frame, centre, side, side, average)
+    np.testing.assert_array_equal(crop, expected)
+
+
 def test_window_entirely_outside_is_all_padding():
     frame = _ramp_frame()
     crop = get_subwindow(frame, (500.0, 500.0), 8, 16, np.array([1.0, 2.0, 3.0]))
