@@ -421,8 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=196, help="frames of bag.avi (<= 196)")
     parser.add_argument("--seed", type=int, default=3, help="seed of pysot's random weights")
     parser.add_argument("--out", required=True, help="JSON report to write")
-    parser.add_argument("--workdir", default="/tmp", help="where converted weights go")
+    parser.add_argument("--workdir", default="/tmp",
+                        help="where converted weights go (created if missing)")  # fmt: skip
     args = parser.parse_args(argv)
+    os.makedirs(args.workdir, exist_ok=True)
     try:
         runner.require_pysot()
     except runner.ReferenceUnavailable as error:
