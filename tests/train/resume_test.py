@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from siamjax.checkpoints import load_variables, tree_equal
 from tests.conftest import REPO_ROOT
 
@@ -38,6 +40,9 @@ def _logged_steps(workdir):
     return [json.loads(line)["step"] for line in lines if line.endswith("}")]
 
 
+# Three training processes (90 s): with the slow tests. The default run keeps the
+# in-process resume (tests/train/step_test.py) and the quickstart's stage resume.
+@pytest.mark.slow
 def test_sigkill_then_restart_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     """... and its metrics.jsonl holds each step once: the steps logged after the last
     checkpoint by the killed run are dropped when the resumed run logs them again."""
