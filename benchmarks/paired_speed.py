@@ -97,12 +97,11 @@ def search_window_side(box_xywh, config) -> float:
     return side * config.track.instance_size / config.track.exemplar_size
 
 
-def paired(architecture: str, backends: list[str], frames: list) -> dict:
+def paired(architecture: str, config, backends: list[str], frames: list) -> dict:
     """({name: per-frame ms}, {name: per-frame boxes}) for pysot and each backend, the
     frames interleaved."""
     import torch
 
-    config = load_config(CONFIGS[architecture])
     pysot, variables = shared_weights(architecture, config)
     trackers = {"pysot": pysot}
     for backend in backends:
@@ -145,9 +144,9 @@ def main() -> None:
         folder = os.path.join(root, "Seq0", "img")
         frames = [cv2.imread(os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
         for architecture in args.architectures:
-            times, boxes = paired(architecture, args.backends, frames)
-            reference = np.asarray(times["pysot"])
             config = load_config(CONFIGS[architecture])
+            times, boxes = paired(architecture, config, args.backends, frames)
+            reference = np.asarray(times["pysot"])
             window = np.median([search_window_side(box, config) for box in boxes["pysot"]])
             for backend in args.backends:
                 ours = np.asarray(times[backend])
