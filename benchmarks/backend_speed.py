@@ -3,7 +3,7 @@
     SIAMJAX_PYSOT_DIR=/path/to/pysot python benchmarks/pysot_speed.py \
         --cases tracker_r50 tracker_alex tracker_mbv2 --out pysot_speed.json
     python benchmarks/backend_speed.py --pysot-json pysot_speed.json [--sequences 8]
-        [--frames 20] [--configs configs/siamrpn_r50_l234_dwxcorr.py ...]
+        [--frames 20] [--architectures r50 alex mbv2] [--backends jax onnxruntime ...]
 
 For each config and backend: ms per tracked 640x480 frame (``tracker.track``: crop,
 network, post-processing; median over the frames of a synthetic sequence after a warm-up
@@ -35,10 +35,15 @@ from siamjax.loading import build_configured_model, load_network, precision_netw
 from siamjax.models import init_variables
 from siamjax.tracking import BatchedTracker, build_tracker
 
+_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+# The released architectures (found from any working directory).
 CONFIGS = {
-    "r50": "configs/siamrpn_r50_l234_dwxcorr.py",
-    "alex": "configs/siamrpn_alex_dwxcorr.py",
-    "mbv2": "configs/siamrpn_mobilev2_l234_dwxcorr.py",
+    name: os.path.join(_CONFIG_DIR, file)
+    for name, file in {
+        "r50": "siamrpn_r50_l234_dwxcorr.py",
+        "alex": "siamrpn_alex_dwxcorr.py",
+        "mbv2": "siamrpn_mobilev2_l234_dwxcorr.py",
+    }.items()
 }
 
 

@@ -38,6 +38,7 @@ import time
 
 import jax
 import numpy as np
+from backend_speed import CONFIGS
 from jax.extend import core as jax_core
 from synthetic_frames import median_track_ms, write_sequences
 
@@ -48,11 +49,6 @@ from siamjax.loading import build_configured_model, load_network
 from siamjax.models import build_model, init_variables, make_search_fn, make_template_fn
 from siamjax.tracking import build_tracker
 
-CONFIGS = {
-    "r50": "configs/siamrpn_r50_l234_dwxcorr.py",
-    "alex": "configs/siamrpn_alex_dwxcorr.py",
-    "mbv2": "configs/siamrpn_mobilev2_l234_dwxcorr.py",
-}
 MATMUL_SIZE = 4096
 # Two AVX-512 FMA units per core: 2 x 16 float32 lanes x 2 FLOP (multiply and add).
 FLOPS_PER_CYCLE = 64
@@ -123,7 +119,7 @@ def matmul_peaks() -> dict:
     return peaks
 
 
-class _CachedSearch:
+class CachedSearch:
     """A network whose search returns its first result again: the tracker around it
     does only the host work (crop, post-processing)."""
 
@@ -181,7 +177,7 @@ def main() -> None:
                 tracker = build_tracker(config, network)
                 backend_ms[backend] = median_track_ms(tracker, video.frame_paths, video.gt[0])
                 if host_ms is None:
-                    cached = build_tracker(config, _CachedSearch(network))
+                    cached = build_tracker(config, CachedSearch(network))
                     host_ms = median_track_ms(cached, video.frame_paths, video.gt[0])
             best = min(backend_ms, key=backend_ms.get)
             reference = pysot.get(f"tracker_{architecture}", {}).get("ms_per_frame")

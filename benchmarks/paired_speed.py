@@ -2,7 +2,8 @@
 holds on a host whose speed drifts.
 
     SIAMJAX_PYSOT_DIR=/path/to/pysot python benchmarks/paired_speed.py \
-        [--architectures r50 alex mbv2] [--backends onnxruntime jax ...] [--frames 40]
+        [--architectures r50 alex mbv2] [--backends onnxruntime jax ...] [--frames 40] \
+        [--order passes|frames] [--passes 3]
 
 A backend may carry ``config.backend`` settings after a colon, so that two variants of
 one backend are timed against each other in the same run:
@@ -10,12 +11,21 @@ one backend are timed against each other in the same run:
 
 ``backend_speed.py`` times pysot and each backend minutes apart, in separate processes;
 where the machine's speed changes by tens of percent within minutes (a shared virtual
-machine), a ratio of two such medians moves with it. Here every frame of a synthetic
-640x480 sequence (``synthetic_frames.py``) is tracked by pysot and by each siamjax
-backend in a new random order (so that no runtime always follows the same one), with a
-short pause between calls so that no runtime's worker threads still spin when the next
-starts. Each frame gives a ratio (pysot ms / siamjax ms); the script prints the median
-ms of each, the median ratio and its interquartile range.
+machine), a ratio of two such medians moves with it. Here pysot and each siamjax backend
+track a synthetic 640x480 sequence (``synthetic_frames.py``) in one process, taking turns
+in a new random order each time (so that no runtime always follows the same one):
+
+* ``--order passes`` (default): each tracks the whole sequence back to back, as a tracker
+  runs in use, and the trackers take turns pass by pass for ``--passes`` rounds; a
+  frame's ratio pairs the two trackers' times of that frame in the same round.
+* ``--order frames``: they take turns every frame, with a short pause before each call
+  so that no runtime's worker threads still spin when the next starts. This follows the
+  host's drift most closely, but each frame then starts after the other runtime's:
+  pysot's AlexNet frames took 26-35 % longer that way, ONNX Runtime's 0-12 %, which
+  raised AlexNet's ratio by up to 0.3 (benchmarks/README.md).
+
+The script prints the median ms of each, the median of the per-frame ratios (pysot ms /
+siamjax ms) and their interquartile range.
 
 All trackers run the same random weights (pysot's, BatchNorm calibrated on real crops and
 the last box convolution scaled to a trained model's delta magnitudes, then converted to
@@ -72,6 +82,16 @@ def shared_weights(architecture: str, config):
     return build_pysot_tracker(torch_model), variables
 
 
+def require_reference(parser: argparse.ArgumentParser) -> None:
+    """Exits with one line (status 2) where pysot, torch or yacs cannot be used."""
+    from siamjax.pysot_reference import runner
+
+    try:
+        runner.require_pysot()
+    except runner.ReferenceUnavailable as error:
+        parser.error(f"{error} (pysot: an extracted source tree, with torch and yacs)")
+
+
 def backend_variant(config, spec: str):
     """``'NAME[:FIELD=VALUE,...]'`` -> (backend name, config with those backend fields)."""
     name, _, settings = spec.partition(":")
@@ -81,9 +101,10 @@ def backend_variant(config, spec: str):
     return name, apply_overrides(config, overrides)
 
 
-def timed_ms(call) -> tuple[float, np.ndarray]:
-    """(ms of the call, the (4,) x, y, w, h box it returned: pysot's dict or our tuple)."""
-    time.sleep(PAUSE_S)
+def timed_ms(call, pause_s: float = PAUSE_S) -> tuple[float, np.ndarray]:
+    """(ms of the call after a pause, the (4,) x, y, w, h box it returned: pysot's dict
+    or our tuple)."""
+    time.sleep(pause_s)
     started = time.perf_counter()
     result = call()
     ms = 1000 * (time.perf_counter() - started)
@@ -97,16 +118,21 @@ def search_window_side(box_xywh, config) -> float:
     return side * config.track.instance_size / config.track.exemplar_size
 
 
-def paired(architecture: str, config, backends: list[str], frames: list) -> dict:
-    """({name: per-frame ms}, {name: per-frame boxes}) for pysot and each backend, the
-    frames interleaved."""
-    import torch
-
+def shared_trackers(architecture: str, config, backends: list[str]) -> dict:
+    """{'pysot': pysot's tracker, backend spec: siamjax's tracker} of the same weights."""
     pysot, variables = shared_weights(architecture, config)
     trackers = {"pysot": pysot}
     for backend in backends:
         name, variant = backend_variant(config, backend)
         trackers[backend] = build_tracker(variant, network_for(variant, variables, name))
+    return trackers
+
+
+def interleaved(trackers: dict, frames: list) -> tuple[dict, dict]:
+    """({name: per-frame ms}, {name: (frames - 1, 4) boxes}) of each tracker on the frames
+    after the first, the trackers interleaved frame by frame after a warm-up pass."""
+    import torch
+
     times = {name: [] for name in trackers}
     boxes = {name: [] for name in trackers}
     with torch.no_grad():
@@ -126,6 +152,37 @@ def paired(architecture: str, config, backends: list[str], frames: list) -> dict
     return times, {name: np.stack(value) for name, value in boxes.items()}
 
 
+def alternating_passes(trackers: dict, frames: list, passes: int) -> tuple[dict, dict]:
+    """As ``interleaved``, but each tracker tracks the whole sequence back to back, as in
+    use (no other runtime between its frames), the trackers taking turns pass by pass in
+    a new random order each round, after a warm-up round. Each tracker's per-frame times
+    are listed round by round in frame order, so the i-th times of two trackers are the
+    same frame of the same round; the boxes are the last round's."""
+    import torch
+
+    times = {name: [] for name in trackers}
+    boxes = {}
+    order = np.random.default_rng(0)
+    with torch.no_grad():
+        for round_index in range(passes + 1):  # round 0 compiles / allocates
+            for name in order.permutation(list(trackers)):
+                tracker = trackers[name]
+                time.sleep(PAUSE_S)
+                tracker.init(frames[0], list(INIT_BOX))
+                timed = [timed_ms(lambda t=tracker, f=frame: t.track(f), pause_s=0)
+                         for frame in frames[1:]]  # fmt: skip
+                if round_index:
+                    times[name].extend(ms for ms, _ in timed)
+                    boxes[name] = np.stack([box for _, box in timed])
+    return times, boxes
+
+
+def read_frames(root: str) -> list:
+    """The BGR frames of ``write_sequences(root, 1, ...)``'s sequence, in order."""
+    folder = os.path.join(root, "Seq0", "img")
+    return [cv2.imread(os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--architectures", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
@@ -133,19 +190,31 @@ def main() -> None:
                         metavar="NAME[:FIELD=VALUE,...]",
                         help=f"NAME one of {', '.join(BACKEND_NAMES)}")  # fmt: skip
     parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument(
+        "--order", choices=["frames", "passes"], default="passes",
+        help="take turns every frame (with a pause), or every pass over the sequence "
+        "(frames back to back, as in use; default)",
+    )  # fmt: skip
+    parser.add_argument("--passes", type=int, default=3, help="rounds with --order passes")
     args = parser.parse_args()
-    print(f"jax {jax.__version__}, {os.cpu_count()} cpus, frames interleaved with pysot")
+    require_reference(parser)
+    taking_turns = "every frame" if args.order == "frames" else f"every pass, {args.passes} rounds"
+    print(f"jax {jax.__version__}, {os.cpu_count()} cpus; pysot and siamjax take turns "
+          f"{taking_turns}")  # fmt: skip
     print("| model | backend | ms / frame | pysot ms / frame | vs pysot: median of per-frame "
           "ratios (interquartile range) | search window px (median) | largest box Δ vs "
           "pysot px |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as root:
         write_sequences(root, 1, args.frames)
-        folder = os.path.join(root, "Seq0", "img")
-        frames = [cv2.imread(os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
+        frames = read_frames(root)
         for architecture in args.architectures:
             config = load_config(CONFIGS[architecture])
-            times, boxes = paired(architecture, config, args.backends, frames)
+            trackers = shared_trackers(architecture, config, args.backends)
+            if args.order == "frames":
+                times, boxes = interleaved(trackers, frames)
+            else:
+                times, boxes = alternating_passes(trackers, frames, args.passes)
             reference = np.asarray(times["pysot"])
             window = np.median([search_window_side(box, config) for box in boxes["pysot"]])
             for backend in args.backends:

@@ -56,7 +56,8 @@ class _Graph:
         from onnx import helper
 
         output = self.fresh(hint)
-        self.nodes.append(helper.make_node(op, list(inputs), [output], **attributes))
+        # Named after its output, so that profiles and optimised graphs name it too.
+        self.nodes.append(helper.make_node(op, list(inputs), [output], name=output, **attributes))
         return output
 
     def constant(self, value: np.ndarray, hint: str = "c") -> str:

@@ -51,6 +51,19 @@ def nchwc_block(flags: frozenset[str] | None = None) -> int:
     return 8 if "avx2" in flags or "avx" in flags else 1
 
 
+def session_options(threads: int):
+    """ONNX Runtime options of the tracker's sessions: every graph optimisation,
+    ``threads`` intra-op threads, operators one at a time."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only
+    return options
+
+
 class OnnxTrackerNetwork:
     """ONNX Runtime sessions of one model's template and search functions."""
 
@@ -89,13 +102,10 @@ class OnnxTrackerNetwork:
     def _open(self, model_proto, perms):
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only
         session = onnxruntime.InferenceSession(
-            model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            model_proto.SerializeToString(),
+            session_options(self.threads),
+            providers=["CPUExecutionProvider"],
         )
         return HostTransposedSession(session, perms) if any(perms.values()) else session
 
@@ -133,13 +143,22 @@ class OnnxTrackerNetwork:
         the latest features only)."""
         self._baked_features = template_features
         if (batch, instance) not in self._baked_sessions:
-            proto, perms = self._prepared_search(batch, instance)
-            constants = {f"template_{k}": np.asarray(v, np.float32)
-                         for k, v in template_features.items()}  # fmt: skip
             self._baked_sessions[(batch, instance)] = self._open(
-                inputs_as_constants(proto, constants), perms
+                *self.search_model(template_features, batch, instance)
             )
         return self._baked_sessions[(batch, instance)]
+
+    def search_model(self, template_features: dict, batch: int, instance: int):
+        """(ONNX model, output permutations left to the host) of the search session that
+        ``search`` runs for these features from their second call on: channels padded
+        and, with ``template_constants``, the features baked in as constants (for
+        profiling the session the tracker runs)."""
+        proto, perms = self._prepared_search(batch, instance)
+        if not self.template_constants:
+            return proto, perms
+        constants = {f"template_{k}": np.asarray(v, np.float32)
+                     for k, v in template_features.items()}  # fmt: skip
+        return inputs_as_constants(proto, constants), perms
 
     def template(self, crops: np.ndarray) -> dict:
         crops = np.ascontiguousarray(crops, np.float32)
