@@ -1,13 +1,13 @@
 """Could a faster convolution kernel on this CPU take float32 tracking to 2x pysot?
 
     SIAMJAX_PYSOT_DIR=/path/to/pysot python benchmarks/layer_bound.py \
-        [--architectures mbv2 alex r50] [--frames 30] [--repeats 15] [--layers]
+        [--architectures mbv2 alex r50] [--frames 30] [--passes 2] [--repeats 15] [--layers]
 
 ``float32_bound.py`` bounds a frame by its arithmetic and the matmul peak. This bound is
 empirical and per layer. For each architecture, in one process:
 
-1. pysot's tracker and siamjax's ONNX Runtime tracker, the same weights, tracked frame
-   by frame in turn (``paired_speed.py``'s protocol): ms per frame of each.
+1. pysot's tracker and siamjax's ONNX Runtime tracker, the same weights, taking turns
+   pass by pass (``paired_speed.py --order passes``): ms per frame of each.
 2. The search session that tracker runs, under ONNX Runtime's profiler: each node's
    kernel ms inside the network.
 3. Every convolution of that session alone, as the other libraries here compute it:
@@ -52,7 +52,7 @@ from float32_bound import CachedSearch  # noqa: E402
 from paired_speed import (  # noqa: E402
     INIT_BOX,
     PAUSE_S,
-    interleaved,
+    alternating_passes,
     read_frames,
     require_reference,
     shared_trackers,
@@ -256,7 +256,7 @@ def report(architecture: str, nodes: list[dict], pysot_ms: float, ours_ms: float
     fastest_ms = sum(sums[kind]["fastest"] for kind in sums) + other_ms
     bound_ms = host_ms + (ours_ms - host_ms) * fastest_ms / ort_ms
     print(f"\n{architecture}: pysot {pysot_ms:.1f} ms / frame, siamjax onnxruntime "
-          f"{ours_ms:.1f} ({pysot_ms / ours_ms:.2f}×), frame by frame in one run; "
+          f"{ours_ms:.1f} ({pysot_ms / ours_ms:.2f}×), taking turns in one run; "
           f"kernel ms per search call:")  # fmt: skip
     print("| layers | count | GFLOP | " + " | ".join(columns) + " |")
     print("| --- " * (len(columns) + 3) + "|")
@@ -277,6 +277,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--architectures", nargs="+", default=["mbv2"], choices=list(CONFIGS))
     parser.add_argument("--frames", type=int, default=30, help="frames tracked by both")
+    parser.add_argument("--passes", type=int, default=2, help="rounds of the paired timing")
     parser.add_argument("--repeats", type=int, default=15, help="timed calls per kernel")
     parser.add_argument("--calls-between", type=int, default=2,
                         help="profiled search calls after each convolution's timings")  # fmt: skip
@@ -295,7 +296,7 @@ def main() -> None:
         for architecture in args.architectures:
             config = load_config(CONFIGS[architecture])
             trackers = shared_trackers(architecture, config, ["onnxruntime"])
-            times, _ = interleaved(trackers, frames)
+            times, _ = alternating_passes(trackers, frames, args.passes)
             tracker = trackers["onnxruntime"]
             crop, _ = tracker.search_crop(frames[-1], tracker.state)
             nodes = layer_times(tracker.network, tracker.template_features, crop[None],
