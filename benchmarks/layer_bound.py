@@ -237,9 +237,9 @@ def print_layers(nodes: list[dict]) -> None:
 def report(architecture: str, nodes: list[dict], pysot_ms: float, ours_ms: float,
            host_ms: float) -> None:  # fmt: skip
     """Prints the per-kind table and the bound. The paired frame's network part (frame
-    minus host work) is scaled by (fastest kernels + other nodes) / (ONNX Runtime's
-    kernels), both timed together, so that the bound does not mix the paired run's hour
-    with the profile's."""
+    minus host work) is scaled by (fastest kernels + other nodes) / (all of ONNX
+    Runtime's nodes), both timed together, so that the bound does not mix the paired
+    run's hour with the profile's."""
     columns = ("onnxruntime", *LIBRARIES, "fastest")
     sums = collections.defaultdict(collections.Counter)
     gflop, counts, other_ms = collections.Counter(), collections.Counter(), 0.0
