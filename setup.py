@@ -10,6 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["siamjax", "siamjax.*", "data_prep", "data_prep.*"]),
+    # The GPU device descriptions `siamjax compile` gives XLA's GPU compiler.
+    package_data={"siamjax.aot": ["gpu_specs/*.txtpb"]},
     install_requires=[
         "jax>=0.10",
         "flax>=0.12",
@@ -51,6 +53,8 @@ setup(
         "cuda": ["jax[cuda13]>=0.10"],
         "cuda12": ["jax[cuda12]>=0.10"],
         "tpu": ["jax[tpu]>=0.10"],
+        # `siamjax compile` for both kinds of target on any machine (the tests use it).
+        "aot": ["jax[tpu]>=0.10", "jax[cuda13]>=0.10"],
     },
     entry_points={"console_scripts": ["siamjax=siamjax.cli:main"]},
 )

@@ -26,6 +26,8 @@ LAZY_PACKAGES = {
     "skimage": "only for the synthetic data's real photograph",
     "vot": "the vot-toolkit integration",
     "google_crc32c": "only when records are written or checked",
+    "libtpu": "the [tpu] extra (siamjax compile for TPU slices)",
+    "jax_plugins": "the [cuda] extra (siamjax compile for GPU nodes)",
 }
 # Single files with their own reason.
 LAZY_FILES = {

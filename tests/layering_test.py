@@ -87,7 +87,7 @@ LAYERS = (
     ("experiments", ("experiment",)),
     ("quickstart", ("quickstart",)),
     ("assembly", ("loading",)),
-    ("workflows", ("eval", "prep")),
+    ("workflows", ("eval", "prep", "aot")),
     ("features", ("train", "tracking")),
     ("components", ("data", "export")),
     ("models and datasets", ("models", "datasets")),

@@ -15,6 +15,7 @@ import sys
 
 from siamjax.cli import (
     check_data,
+    compile,
     convert,
     evaluate,
     experiment,
@@ -40,7 +41,7 @@ __all__ = ["EXIT_PREEMPTED", "CommandError", "build_parser", "main"]
 
 # In `siamjax --help` order.
 SUBCOMMANDS = (info, convert, track, evaluate, precision_check, score, hp_search, prep,
-               check_data, train, export, quickstart, experiment)  # fmt: skip
+               check_data, train, compile, export, quickstart, experiment)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

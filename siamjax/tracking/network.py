@@ -18,7 +18,7 @@ def default_batch_mode() -> str:
     return resolve_policy().tracker_batch
 
 
-def _jitted_functions(model):
+def tracker_functions(model):
     """(template, search, mapped search) jitted for ``model``, shared by every network of
     an equal model: trackers built one after another (an experiment's runs, a
     hyper-parameter search) compile once, since the variables are arguments. Keyed on
@@ -61,7 +61,7 @@ class TrackerNetwork:
         self.batch_mode = batch_mode or default_batch_mode()
         if self.batch_mode not in ("map", "vectorized"):
             raise ValueError(f"batch_mode must be 'map' or 'vectorized', got {self.batch_mode!r}")
-        self._template_fn, self._search_fn, self._mapped_search_fn = _jitted_functions(model)
+        self._template_fn, self._search_fn, self._mapped_search_fn = tracker_functions(model)
 
     @classmethod
     def from_config(cls, config, variables, batch_mode: str | None = None):
