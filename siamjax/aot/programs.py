@@ -64,8 +64,7 @@ def recipe_phases(config) -> list[int]:
     return phases + ([1] if first_trained < total_steps(config) else [])
 
 
-def _abstract_params(model, config):
-    exemplar, search = int(config.input.exemplar_size), int(config.input.search_size)
+def _abstract_variables(model, exemplar: int, search: int):
     return jax.eval_shape(lambda: init_variables(model, jax.random.key(0), exemplar, search))
 
 
@@ -97,7 +96,8 @@ def train_programs(config, devices, platform: str, phases=None) -> Iterator[Prog
     model = build_model(config.model, policy.formulation)
     optimizer, _ = make_optimizer(config)
     mesh = data_mesh(devices)
-    params = _abstract_params(model, config)["params"]
+    sizes = int(config.input.exemplar_size), int(config.input.search_size)
+    params = _abstract_variables(model, *sizes)["params"]
     for phase in recipe_phases(config) if phases is None else phases:
 
         def lower(phase=phase):
@@ -127,7 +127,7 @@ def tracker_programs(config, device, platform: str, batches=SEARCH_BATCHES) -> I
     def struct(x):
         return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
 
-    variables = jax.tree_util.tree_map(struct, _abstract_params(model, config))
+    variables = jax.tree_util.tree_map(struct, _abstract_variables(model, exemplar, instance))
 
     def crops(batch, size):
         return jax.ShapeDtypeStruct((batch, size, size, 3), np.float32, sharding=sharding)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.resources
+import importlib.util
 import os
 import re
 import tempfile
@@ -46,6 +47,7 @@ TWO_D_SHAPES = {
 }
 GPU_KINDS = ("a100", "h100", "h200")
 EXTRA_OF = {"tpu": "tpu", "cuda": "cuda"}
+CUDA_PLUGINS = ("xla_cuda13", "xla_cuda12")  # jax[cuda13] / jax[cuda12]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +186,13 @@ def _quiet_stderr():
             os.close(saved)
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is not installed either
+        return False
+
+
 def compile_devices(target: Target) -> list:
     """Compile-only devices of ``target`` (``jax.experimental.topologies``).
 
@@ -199,12 +208,10 @@ def compile_devices(target: Target) -> list:
             ) from error
         kwargs = {"topology_name": target.topology, "platform": "tpu", **dict(target.options)}
     else:
-        try:
-            import jax_plugins.xla_cuda13  # noqa: F401
-        except ImportError as error:
+        if not any(_installed(f"jax_plugins.{name}") for name in CUDA_PLUGINS):
             raise TargetError(
                 f'compiling for {target.name} needs JAX\'s CUDA plugin: pip install -e ".[{extra}]"'
-            ) from error
+            )
         kwargs = {
             "platform": "cuda",
             "target_config": gpu_target_config(_gpu_kind(target)),

@@ -201,3 +201,13 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert 'pip install -e ".[tpu]"' in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_cuda_plugin_is_one_line_naming_the_extra(monkeypatch, capsys):
+    from siamjax.aot import targets
+
+    monkeypatch.setattr(targets, "CUDA_PLUGINS", ("xla_cuda_none",))
+    status = main(["compile", "--config", QUICKSTART, "--target", "h100x8"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert 'pip install -e ".[cuda]"' in err and len(err.strip().splitlines()) == 1

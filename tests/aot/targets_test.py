@@ -69,3 +69,21 @@ def test_precision_passes_and_gpu_peaks():
     assert matmul_rate(h100, "float32", "default")[0] == h100.tf32_flops
     assert matmul_rate(h100, "float32", "high")[0] == h100.tf32_flops
     assert matmul_rate(h100, "float32", "highest")[0] == h100.fp32_flops
+
+
+def test_the_documented_compile_table_matches_the_kept_reports():
+    import importlib.util
+    import os
+
+    from tests.conftest import REPO_ROOT
+
+    path = os.path.join(REPO_ROOT, "benchmarks", "compile_table.py")
+    spec = importlib.util.spec_from_file_location("compile_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = module.table(os.path.join(REPO_ROOT, "benchmarks", "compile"))
+    assert expected.count("\n") >= 3  # the header and some reports
+    for document in module.DOCUMENTS:
+        assert module.documented_table(document) == expected, (
+            f"{document}: run python benchmarks/compile_table.py --write"
+        )
