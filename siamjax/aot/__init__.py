@@ -11,5 +11,6 @@ FLOP and byte counts, the collectives, and a roofline bound on each program's ti
     hlo.py        what the compiled HLO says: collectives, cuDNN / cuBLAS FLOPs, transfers
     roofline.py   the bound: compute, memory and interconnect terms
     programs.py   the programs: every training phase, the tracker's template and search
-    report.py     compile them all and report (text and JSON; docs/accelerators.md)
+    report.py     compile them all and report (JSON; its keys: docs/accelerators.md)
+    summary.py    the report as text
 """
