@@ -31,6 +31,7 @@ from siamjax.aot.programs import Program, recipe_phases, tracker_programs, train
 from siamjax.aot.roofline import roofline
 from siamjax.aot.summary import size_text
 from siamjax.aot.targets import Target, compile_devices
+from siamjax.train.loop import total_steps
 from siamjax.train.optim import iterations_per_epoch, unfreeze_step
 
 # Pairs/s per CPU core of the default ('workers') loader with the full augmentation:
@@ -42,7 +43,7 @@ class ReportError(ValueError):
     """A setting the target cannot run (one line naming it and what would fix it)."""
 
 
-def _divisors_near(value: int, step: int, count: int = 2) -> list[int]:
+def _multiples_near(value: int, step: int, count: int = 2) -> list[int]:
     below = [k * step for k in range(value // step, 0, -1)][:count]
     above = [k * step for k in range(value // step + 1, value // step + 1 + count)]
     return sorted(set(below + above) - {value})
@@ -66,7 +67,7 @@ def apply_batch(config, target: Target, per_chip_batch: int | None) -> dict:
             f"{target.name}; use --per-chip-batch (pysot's per-GPU batch is {group}: "
             f"--per-chip-batch {group} gives {group * target.chips}) or a global batch that "
             f"divides over the chips and into groups of {group}: "
-            f"{', '.join(map(str, _divisors_near(batch, step)))}"
+            f"{', '.join(map(str, _multiples_near(batch, step)))}"
         )
     if batch % group:
         raise ReportError(
@@ -90,8 +91,7 @@ def apply_batch(config, target: Target, per_chip_batch: int | None) -> dict:
 
 def _phase_steps(config, phase: int) -> int:
     first_trained = unfreeze_step(config)
-    total = int(config.train.schedule.epochs) * iterations_per_epoch(config)
-    return first_trained if phase == 0 else total - first_trained
+    return first_trained if phase == 0 else total_steps(config) - first_trained
 
 
 def _counts(compiled, program_ops: list, platform: str) -> dict:

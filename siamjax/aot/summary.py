@@ -1,4 +1,4 @@
-"""The report as text: a block per program, and one table row per target for the docs."""
+"""The report as text: a block per program (the docs' table: benchmarks/compile_table.py)."""
 
 from __future__ import annotations
 
@@ -126,24 +126,3 @@ def format_report(report: dict) -> str:
             f"steps, {recipe['hours']:.2f} h, {recipe['chip_hours']:.1f} chip-hours"
         )
     return "\n".join(lines)
-
-
-def table_row(report: dict) -> str:
-    """'| config | target | phase | fits, GB | pairs/s per chip | binding | hours |' rows of
-    the train programs (docs/accelerators.md's table)."""
-    rows = []
-    for entry in report["programs"]:
-        if entry.get("kind") != "train":
-            continue
-        name = f"| {report['config']} | {report['target']['name']} | {entry['program']} |"
-        if "error" in entry:
-            rows.append(f"{name} no: {entry['error'][:60]} | – | – | – |")
-            continue
-        memory, at = entry["memory"], entry["at_bound"]
-        fits = "yes" if memory["fits"] else "**no**"
-        rows.append(
-            f"{name} {fits}, {memory['peak_bytes'] / 1e9:.1f} | "
-            f"{at['pairs_per_second_per_chip']:.0f} | {entry['bound']['binding']} | "
-            f"{at['hours']:.1f} |"
-        )
-    return "\n".join(rows)
